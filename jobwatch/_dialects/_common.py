@@ -1,0 +1,122 @@
+"""What every API dialect shares: JSON decoding, error bodies, times, states."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+import pydantic_core
+
+from jobwatch._exceptions import ResponseValidationError, excerpt, read_error_body, status_error
+from jobwatch._snapshot import JobState
+
+logger = logging.getLogger("jobwatch")
+
+_unknown_seen: set[tuple[str, str]] = set()
+
+
+def decode_json(body: bytes, *, status_code: int | None = None) -> Any:
+    """Parse a JSON body, raising ``ResponseValidationError`` for anything else."""
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError as exc:
+        raise ResponseValidationError(
+            f"the body is not valid JSON ({exc})", excerpt=excerpt(body), status_code=status_code
+        ) from None
+
+
+def raise_for_error_body(data: object, *, body: bytes, request_id: str | None) -> None:
+    """Raise the ``APIStatusError`` an HTTP 200 answer carries, if it carries one.
+
+    ``{"error": {...}}`` is an error whatever the status code; so is an engine
+    list with ``result: failed``, and a body with an error code and no job in it.
+    """
+    if not isinstance(data, Mapping):
+        return
+    is_error = (
+        isinstance(data.get("error"), Mapping)
+        or data.get("result") == "failed"
+        or not ({"status", "Job", "jobs"} & data.keys())
+    )
+    if is_error and read_error_body(data) is not None:
+        raise status_error(200, data, body=body, request_id=request_id)
+
+
+def require_object(data: object, what: str) -> Mapping[str, Any]:
+    """Return ``data`` if it is a JSON object, else raise ``ResponseValidationError``."""
+    if not isinstance(data, Mapping):
+        raise ResponseValidationError(
+            f"{what} must be a JSON object, not {json_type(data)}", excerpt=excerpt(repr(data))
+        )
+    return data
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type."""
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}.get(
+        type(value), "object"
+    )
+
+
+def validate(model: type[pydantic.BaseModel], data: Mapping[str, Any], what: str) -> Any:
+    """Validate ``data`` against a wire model, raising ``ResponseValidationError`` on misfit."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
+            for err in exc.errors()[:3]
+        )
+        raise ResponseValidationError(
+            f"{what} does not fit the API: {problems}", excerpt=excerpt(repr(dict(data)))
+        ) from None
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """Parse an API time (``2018-11-27T21:39:00`` or ``2016-03-08T07:40:13.219Z``) as UTC.
+
+    Times without a zone are UTC (the APIs say so).  ``""`` and None give None.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ResponseValidationError(
+            f"{field} is not a time: {value[:40]!r}", excerpt=value[:80]
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def map_state(api: str, raw: str | None, table: Mapping[str, JobState]) -> JobState:
+    """Map a raw status through ``table`` (lowercase keys, matched case-insensitively).
+
+    Anything else is ``unknown``: not terminal, logged once per API and status.
+    """
+    if raw is None:
+        return JobState.UNKNOWN
+    state = table.get(raw.lower(), JobState.UNKNOWN)
+    if state is JobState.UNKNOWN and (api, raw) not in _unknown_seen:
+        if len(_unknown_seen) < 1024:
+            _unknown_seen.add((api, raw))
+        logger.warning("unrecognised %s job status %r: treated as 'unknown'", api, raw[:64])
+    return state
+
+
+def text(value: object) -> str | None:
+    """A string field: empty strings and nulls are None; lists are joined with ','."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or None
+    return str(value)
+
+
+WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False)

@@ -1,0 +1,98 @@
+"""EVS job API (and ECS and others with the same shape): ``GET /v1/{project_id}/jobs/{job_id}``.
+
+Batch jobs list their sub-jobs under ``entities.sub_jobs``, each shaped like
+its parent, recursively.  Nesting deeper than ``MAX_SUB_JOB_DEPTH`` is refused
+with ``ResponseValidationError`` (real batch jobs nest one or two levels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+
+from jobwatch._dialects._common import (
+    WIRE_CONFIG,
+    map_state,
+    parse_time,
+    require_object,
+    text,
+    validate,
+)
+from jobwatch._exceptions import ResponseValidationError
+from jobwatch._refs import EvsJob
+from jobwatch._snapshot import JobSnapshot, JobState
+
+API = "evs"
+MAX_SUB_JOB_DEPTH = 32
+
+STATES: Mapping[str, JobState] = {
+    "init": JobState.PENDING,
+    "waiting_execute": JobState.PENDING,
+    "pending_payment": JobState.PENDING,
+    "running": JobState.RUNNING,
+    "listening": JobState.RUNNING,
+    "success": JobState.SUCCEEDED,
+    "fail": JobState.FAILED,
+}
+
+
+class EvsJobWire(pydantic.BaseModel):
+    """The wire form of an EVS job (and of each of its sub-jobs)."""
+
+    model_config = WIRE_CONFIG
+
+    status: str
+    job_id: str | None = None
+    job_type: str | None = None
+    begin_time: str | None = None
+    end_time: str | None = None
+    error_code: str | None = None
+    fail_reason: str | None = None
+    entities: dict[str, Any] | None = None
+
+
+def parse(ref: EvsJob, data: object) -> JobSnapshot:
+    """Read an EVS job body into a snapshot, sub-jobs included."""
+    return _parse(ref, require_object(data, "the EVS job body"), depth=0)
+
+
+def _parse(ref: EvsJob, data: Mapping[str, Any], depth: int) -> JobSnapshot:
+    wire: EvsJobWire = validate(EvsJobWire, data, "the EVS job body")
+    entities = wire.entities
+    sub_jobs: tuple[JobSnapshot, ...] = ()
+    raw_subs = entities.get("sub_jobs") if entities else None
+    if raw_subs:
+        if depth >= MAX_SUB_JOB_DEPTH:
+            raise ResponseValidationError(
+                f"sub_jobs nested deeper than {MAX_SUB_JOB_DEPTH} levels under job {ref.job_id}"
+            )
+        if not isinstance(raw_subs, list):
+            raise ResponseValidationError(f"entities.sub_jobs of job {ref.job_id} must be an array")
+        sub_jobs = tuple(_parse_sub_job(item, ref, depth + 1) for item in raw_subs)
+    return JobSnapshot(
+        ref=ref,
+        state=map_state(API, wire.status, STATES),
+        raw_status=wire.status,
+        job_type=text(wire.job_type),
+        begin_time=parse_time(wire.begin_time, "begin_time"),
+        end_time=parse_time(wire.end_time, "end_time"),
+        fail_reason=text(wire.fail_reason),
+        error_code=text(wire.error_code),
+        entities=entities,
+        sub_jobs=sub_jobs,
+        raw=data,
+    )
+
+
+def _parse_sub_job(item: object, parent: EvsJob, depth: int) -> JobSnapshot:
+    body = require_object(item, f"a sub-job of {parent.job_id}")
+    job_id = body.get("job_id")
+    try:
+        ref = EvsJob(job_id)  # type: ignore[arg-type]  # validated by EvsJob itself
+    except ValueError as exc:
+        raise ResponseValidationError(
+            f"a sub-job of {parent.job_id} has a bad job_id: {exc}"
+        ) from None
+    return _parse(ref, body, depth)

@@ -1,0 +1,262 @@
+"""The errors jobwatch raises.
+
+Every error derives from ``JobwatchError``::
+
+    JobwatchError
+    ├── TransportError                  the request got no HTTP answer
+    │   ├── ConnectError                connecting failed, or the connection broke
+    │   └── RequestTimeout              no answer within the timeout
+    ├── APIStatusError                  the API answered with an error
+    │   ├── BadRequestError             HTTP 400
+    │   ├── AuthenticationError         HTTP 401
+    │   ├── PermissionDeniedError       HTTP 403
+    │   ├── NotFoundError               HTTP 404
+    │   │   └── JobNotFound             HTTP 404, or GES.8301 (sent with HTTP 400)
+    │   ├── RateLimitError              HTTP 429, or APIGW.0308 throttling
+    │   └── ServerError                 HTTP 5xx
+    └── ResponseValidationError         the body is not JSON, or does not fit the API
+        └── ResponseTooLarge            the body is larger than the configured cap
+
+``APIStatusError`` carries ``status_code``, ``error_code``, ``message`` and
+``request_id`` (from ``X-Request-Id``).  An error body sent with HTTP 200
+(``{"error": {...}}``) is an ``APIStatusError`` too, with ``status_code`` 200.
+No error message ever contains a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConnectError",
+    "JobNotFound",
+    "JobwatchError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ResponseTooLarge",
+    "ResponseValidationError",
+    "ServerError",
+    "TransportError",
+]
+
+JOB_NOT_FOUND_CODES = frozenset({"GES.8301"})
+THROTTLING_CODES = frozenset({"APIGW.0308"})
+EXCERPT_LENGTH = 200
+
+
+class JobwatchError(Exception):
+    """Base class of every error jobwatch raises."""
+
+
+class TransportError(JobwatchError):
+    """The request got no HTTP answer (after any retries)."""
+
+
+class ConnectError(TransportError):
+    """Connecting failed, or the connection broke before the answer was read."""
+
+
+class RequestTimeout(TransportError):
+    """No answer arrived within the timeout."""
+
+
+class APIStatusError(JobwatchError):
+    """The API answered with an error.
+
+    ``status_code`` is the HTTP status (200 for an error body sent with 200),
+    ``error_code`` the API's code (``GES.8301``, ``APIGW.0308``...),
+    ``message`` its text, ``request_id`` the ``X-Request-Id`` of the answer and
+    ``retry_after`` the seconds its ``Retry-After`` asked for (None without one).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status_code}"]
+        if self.error_code:
+            parts.append(self.error_code)
+        text = " ".join(parts) + f": {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code}, "
+            f"error_code={self.error_code!r}, message={self.message!r}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the API rejected the request."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the token or the AK/SK signature was refused."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the credentials may not read this job."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: the resource does not exist."""
+
+
+class JobNotFound(NotFoundError):
+    """The job does not exist (HTTP 404, or GES.8301, which GES sends with HTTP 400)."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429 or APIGW.0308: the API gateway throttled the request.
+
+    ``retry_after`` is the delay the answer asked for, in seconds, or None; without
+    one, the window in an APIGW.0308 message (``limit:200,time:5 minute``) is used.
+    """
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx: the service failed or is unavailable."""
+
+
+class ResponseValidationError(JobwatchError):
+    """The body is not JSON, or does not fit the API's shape.
+
+    ``excerpt`` holds the start of the body, for diagnosis.
+    """
+
+    def __init__(self, message: str, *, excerpt: str = "", status_code: int | None = None) -> None:
+        self.message = message
+        self.excerpt = excerpt
+        self.status_code = status_code
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.excerpt:
+            return f"{self.message}; body starts {self.excerpt!r}"
+        return self.message
+
+
+class ResponseTooLarge(ResponseValidationError):
+    """The body is larger than the client's ``max_body_bytes``; it was not read whole."""
+
+
+def excerpt(body: bytes | str, limit: int = EXCERPT_LENGTH) -> str:
+    """The first ``limit`` characters of a body, decoded leniently."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text or None
+
+
+def read_error_body(data: object) -> tuple[str | None, str | None] | None:
+    """Read ``(error_code, message)`` from any of the three error body shapes.
+
+    The shapes are ``{errorCode, errorMessage}`` (GES v1.0 and the engine),
+    ``{error_code, error_msg}`` (GES v2, the API gateway) and
+    ``{"error": {code, message}}`` (EVS, ECS).  Returns None when ``data``
+    carries no error (empty codes count as none: GES sends them on success).
+    """
+    if not isinstance(data, Mapping):
+        return None
+    nested = data.get("error")
+    if isinstance(nested, Mapping):
+        code = _text(nested.get("code"))
+        message = _text(nested.get("message"))
+        if code or message:
+            return code, message
+    for code_key, message_key in (("errorCode", "errorMessage"), ("error_code", "error_msg")):
+        code = _text(data.get(code_key))
+        message = _text(data.get(message_key))
+        if code:
+            return code, message
+    return None
+
+
+_WINDOW_RE = re.compile(r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+)\s*([a-z]+)", re.IGNORECASE)
+_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def throttle_window(message: str | None) -> tuple[int, float] | None:
+    """Read ``(limit, window seconds)`` from an APIGW.0308 message, if it has them.
+
+    The gateway writes e.g. ``... policy user over ratelimit,limit:200,time:5 minute``.
+    """
+    if not message:
+        return None
+    match = _WINDOW_RE.search(message)
+    if match is None:
+        return None
+    unit = match.group(3).lower().rstrip("s")
+    if unit not in _UNITS:
+        return None
+    return int(match.group(1)), int(match.group(2)) * _UNITS[unit]
+
+
+def status_error(
+    status_code: int,
+    data: object,
+    *,
+    body: bytes = b"",
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """Build the right ``APIStatusError`` for an error answer.
+
+    ``data`` is the parsed body (or None when it was not JSON); ``body`` the raw bytes,
+    used for the message when the body says nothing readable.
+    """
+    read = read_error_body(data)
+    code, message = read if read is not None else (None, None)
+    if not message:
+        message = excerpt(body, 120).strip() if body else None
+    message = message or f"HTTP {status_code}"
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "error_code": code,
+        "request_id": request_id,
+        "retry_after": retry_after,
+    }
+    cls: type[APIStatusError]
+    if code in JOB_NOT_FOUND_CODES or status_code == 404:
+        cls = JobNotFound
+    elif code in THROTTLING_CODES or status_code == 429:
+        cls = RateLimitError
+    elif status_code == 400:
+        cls = BadRequestError
+    elif status_code == 401:
+        cls = AuthenticationError
+    elif status_code == 403:
+        cls = PermissionDeniedError
+    elif status_code >= 500:
+        cls = ServerError
+    else:
+        cls = APIStatusError
+    return cls(message, **kwargs)
