@@ -1,0 +1,397 @@
+"""The ASGI application: routing, authentication, faults, errors and the request log.
+
+Only anyio is used for waiting (``anyio.sleep``), so the app runs on asyncio and
+trio alike.  All shared state lives in :class:`SimState`, guarded by one lock that
+is never held across an ``await``: ``serve()`` runs the app in another thread.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+from urllib.parse import parse_qs, quote
+
+import anyio
+
+from jobwatch._auth import SignatureError, verify_signature
+from jobwatch.sim._clock import Clock
+from jobwatch.sim._faults import ApiName, Fault, FaultKind, FaultSlot, SimulatedReset
+from jobwatch.sim._http import (
+    Response,
+    api_error,
+    fault_response,
+    gateway_error,
+    json_response,
+    truncate,
+)
+from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob, evs_body, evs_path_listed
+
+__all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+EngineSchema: TypeAlias = Literal["2.2.13", "drift"]
+
+ENGINE_MAX_LIMIT = 100_000
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
+# EVS documents "400 Common.0011 query job fail." for a job it cannot find; the simulator
+# keeps the code and message but answers 404, the status a missing resource gets elsewhere.
+EVS_NOT_FOUND = "Common.0011"
+GES_JOB_NOT_FOUND = "GES.8301"
+GES_BAD_PARAMETER = "GES.8000"  # GES uses it for bad parameters and for unknown graphs
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request the simulator answered (or failed to: ``status_code`` None).
+
+    ``t`` is the sim time of arrival; ``api`` is None for unknown routes; ``job`` the
+    job id asked for (the graph name for engine lists); ``fault`` the kind of the
+    fault that hit it.  ``headers`` has lowercase names.
+    """
+
+    t: float
+    method: str
+    path: str
+    query: str
+    api: ApiName | None
+    job: str | None
+    status_code: int | None
+    fault: FaultKind | None
+    request_id: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SimAuth:
+    """What the simulator accepts: IAM tokens (``X-Auth-Token``) or AK/SK signatures.
+
+    ``credentials`` maps access keys to secret keys; signatures are checked with
+    :func:`jobwatch._auth.verify_signature` against the real wall clock.  Anything
+    else gets the gateway's 401 (``APIGW.0301``), which never repeats the token.
+    """
+
+    tokens: AbstractSet[str] = frozenset()
+    credentials: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tokens, str):
+            raise TypeError("tokens must be a collection of strings, not one string")
+        object.__setattr__(self, "tokens", frozenset(self.tokens))
+        object.__setattr__(self, "credentials", MappingProxyType(dict(self.credentials)))
+
+    def __repr__(self) -> str:
+        return f"SimAuth(tokens=<{len(self.tokens)}>, credentials=<{len(self.credentials)}>)"
+
+
+@dataclass(slots=True)
+class SimState:
+    """Everything a simulator holds; the app reads it, ``Simulator`` fills it."""
+
+    clock: Clock
+    epoch: datetime
+    auth: SimAuth | None
+    rng: random.Random
+    ids: random.Random
+    engine_schema: EngineSchema = "2.2.13"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # (project, job id) -> (top-level job, path from it to the job asked for)
+    evs: dict[tuple[str, str], tuple[StoredJob[SubJob], tuple[SubJob, ...]]] = field(
+        default_factory=dict
+    )
+    ges: dict[tuple[str, str, str], StoredJob[GesSpec]] = field(default_factory=dict)
+    # (project, graph name) -> its jobs in creation order; a key means the graph exists
+    engine: dict[tuple[str, str], list[StoredJob[EngineSpec]]] = field(default_factory=dict)
+    faults: list[FaultSlot] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    api: ApiName
+    project_id: str
+    job: str  # the job id, or the graph name of an engine list
+    graph: str = ""
+
+
+def _route(path: str) -> _Route | None:
+    parts = path.split("/")
+    if parts[0] or any(not part for part in parts[1:]):
+        return None
+    match parts[1:]:
+        case ["v1", project, "jobs", job]:
+            return _Route("evs", project, job)
+        case ["v1.0" | "v2" as version, project, "graphs", graph, "jobs", job, "status"]:
+            return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, job, graph)
+        case ["ges", "v1.0", project, "graphs", graph, "jobs", "status"]:
+            return _Route("ges-engine", project, graph, graph)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    fault: Fault
+    owner: str | None  # the engine job whose own fault this is; None for global faults
+
+
+class SimApp:
+    """The simulator's ASGI 3 application (``Simulator.app``)."""
+
+    def __init__(self, state: SimState) -> None:
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise RuntimeError(f"the simulator serves HTTP only, not {scope['type']!r}")
+        state = self._state
+        body = await _read_body(receive)
+        headers = _headers(scope)
+        method: str = scope["method"]
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        route = _route(scope["path"])
+        with state.lock:
+            t = state.clock.now()
+            request_id = f"{state.ids.getrandbits(128):032x}"
+        status: int | None = None
+        hit: _Hit | None = None
+        try:
+            if method != "GET":
+                message = f"method {method} is not allowed: the simulator serves GET only"
+                response = gateway_error(405, "SIM.0405", message, request_id, (("Allow", "GET"),))
+            elif route is None:
+                message = "The API does not exist or has not been published in the environment"
+                response = gateway_error(404, "APIGW.0101", message, request_id)
+            elif failure := _authenticate(state.auth, scope, method, query, headers, body):
+                message = f"Incorrect IAM authentication information: {failure}"
+                response = gateway_error(401, "APIGW.0301", message, request_id)
+            else:
+                hit = self._pick_fault(route, t)
+                if hit is not None and hit.fault.kind == "latency":
+                    await anyio.sleep(hit.fault.latency)
+                elif hit is not None and hit.fault.kind == "reset":
+                    await send({"type": "http.response.start", "status": 200, "headers": []})
+                    raise SimulatedReset("connection reset (simulated)")
+                response = self._answer(route, query, hit, request_id)
+            await _send(send, response, request_id)
+            status = response.status
+        finally:
+            record = RecordedRequest(
+                t=t,
+                method=method,
+                path=scope["path"],
+                query=query,
+                api=None if route is None else route.api,
+                job=None if route is None else route.job,
+                status_code=status,
+                fault=None if hit is None else hit.fault.kind,
+                request_id=request_id,
+                headers=headers,
+            )
+            with state.lock:
+                state.requests.append(record)
+
+    def _pick_fault(self, route: _Route, now: float) -> _Hit | None:
+        state = self._state
+        with state.lock:
+            for owner, slot in self._fault_slots(route):
+                if slot.fires(route.api, now, state.rng):
+                    return _Hit(slot.fault, owner)
+        return None
+
+    def _fault_slots(self, route: _Route) -> Iterator[tuple[str | None, FaultSlot]]:
+        """Candidate faults for ``route``: the job's own, then the global ones."""
+        state = self._state
+        if route.api == "evs":
+            found = state.evs.get((route.project_id, route.job))
+            if found is not None and len(found[1]) == 1:  # a top-level job, not a sub-job
+                yield from ((None, slot) for slot in found[0].faults)
+        elif route.api == "ges-engine":
+            for job in state.engine.get((route.project_id, route.graph), ()):
+                yield from ((job.spec.job_id, slot) for slot in job.faults)
+        else:
+            ges_job = state.ges.get((route.project_id, route.graph, route.job))
+            if ges_job is not None:
+                yield from ((None, slot) for slot in ges_job.faults)
+        yield from ((None, slot) for slot in state.faults)
+
+    def _answer(self, route: _Route, query: str, hit: _Hit | None, request_id: str) -> Response:
+        if hit is not None:
+            canned = fault_response(hit.fault, route.api, request_id)
+            if canned is not None:
+                return canned
+        override = hit if hit is not None and hit.fault.kind == "unknown_status" else None
+        with self._state.lock:
+            if route.api == "evs":
+                response = self._evs(route, override)
+            elif route.api == "ges-engine":
+                response = self._engine(route, query, override)
+            else:
+                response = self._ges(route, override)
+        if hit is not None and hit.fault.kind == "malformed_json":
+            return truncate(response)
+        return response
+
+    def _evs(self, route: _Route, override: _Hit | None) -> Response:
+        state = self._state
+        now = state.clock.now()
+        found = state.evs.get((route.project_id, route.job))
+        body = None
+        if found is not None:
+            top, path = found
+            elapsed = top.elapsed(now)
+            if top.visible(now) and evs_path_listed(path, elapsed):
+                status = None if override is None else override.fault.status
+                body = evs_body(path[-1], elapsed, top.frame(state.epoch), status)
+        if body is None:
+            message = f"query job fail. job {route.job} not found"
+            return api_error("evs", 404, EVS_NOT_FOUND, message)
+        return json_response(200, body)
+
+    def _ges(self, route: _Route, override: _Hit | None) -> Response:
+        state = self._state
+        now = state.clock.now()
+        job = state.ges.get((route.project_id, route.graph, route.job))
+        body = None
+        if job is not None and job.visible(now):
+            version: Literal["v1.0", "v2"] = "v1.0" if route.api == "ges-v1.0" else "v2"
+            status = None if override is None else override.fault.status
+            body = job.spec.body(version, job.elapsed(now), job.frame(state.epoch), status)
+        if body is None:
+            message = f"can not find job, jobId is {route.job}"
+            return api_error(route.api, 400, GES_JOB_NOT_FOUND, message)
+        return json_response(200, body)
+
+    def _engine(self, route: _Route, query: str, override: _Hit | None) -> Response:
+        state = self._state
+        jobs = state.engine.get((route.project_id, route.graph))
+        if jobs is None:
+            message = f"graph : {route.graph} not exist"
+            return api_error("ges-engine", 400, GES_BAD_PARAMETER, message)
+        params = parse_qs(query, keep_blank_values=True)
+        try:
+            offset = _int_param(params, "offset", 0, 0, None)
+            limit = _int_param(params, "limit", ENGINE_MAX_LIMIT, 1, ENGINE_MAX_LIMIT)
+        except ValueError as exc:
+            return api_error("ges-engine", 400, GES_BAD_PARAMETER, str(exc))
+        now = state.clock.now()
+        drift = state.engine_schema == "drift"
+        entries = []
+        for job in jobs:
+            status = None
+            if override is not None and override.owner in (None, job.spec.job_id):
+                status = override.fault.status
+            entry = job.spec.entry(job.elapsed(now), drift, status) if job.visible(now) else None
+            if entry is not None:
+                entries.append(entry)
+        body: dict[str, object] = {"jobs": entries[offset : offset + limit]}
+        if drift:
+            body["totalCount"] = len(entries)
+        body["result"] = "success"
+        return json_response(200, body)
+
+
+def _int_param(
+    params: Mapping[str, list[str]], name: str, default: int, low: int, high: int | None
+) -> int:
+    values = params.get(name)
+    if not values:
+        return default
+    bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+    if _INTEGER.fullmatch(values[-1]) is None:
+        raise ValueError(f"{name} must be an integer {bounds}, not {values[-1]!r}")
+    value = int(values[-1])
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer {bounds}, not {value}")
+    return value
+
+
+def _authenticate(
+    auth: SimAuth | None,
+    scope: Scope,
+    method: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> str | None:
+    """None when the request may pass, else why not (never echoing what was sent)."""
+    if auth is None:
+        return None
+    token = headers.get("x-auth-token")
+    if token is not None and token in auth.tokens:
+        return None
+    if "authorization" in headers:
+        if not auth.credentials:
+            return "verify aksk signature fail, AK/SK is not accepted here"
+        raw_path = scope.get("raw_path")
+        path = quote(scope["path"]) if raw_path is None else bytes(raw_path).decode("latin-1")
+        try:
+            verify_signature(
+                method=method,
+                raw_path=path.partition("?")[0],
+                query=query,
+                headers=headers,
+                body=body,
+                secrets=auth.credentials,
+            )
+        except SignatureError as exc:
+            return f"verify aksk signature fail, {exc}"
+        return None
+    return "x-auth-token not found" if token is None else "decrypt token fail"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = bytes(raw_name).decode("latin-1").lower()
+        value = bytes(raw_value).decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response, request_id: str) -> None:
+    headers = [
+        (b"content-type", response.content_type.encode("latin-1")),
+        (b"content-length", str(len(response.body)).encode("latin-1")),
+        (b"x-request-id", request_id.encode("latin-1")),
+        *(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers
+        ),
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

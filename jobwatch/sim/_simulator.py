@@ -1,0 +1,350 @@
+"""The ``Simulator``: the public face of the simulated APIs."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from os import PathLike
+from typing import TYPE_CHECKING, Any, Generic, cast, get_args, overload
+
+from typing_extensions import TypeVar
+
+from jobwatch._refs import validate_id
+from jobwatch.sim._app import EngineSchema, RecordedRequest, SimApp, SimAuth, SimState
+from jobwatch.sim._clock import Clock, MonotonicClock
+from jobwatch.sim._faults import Fault, FaultSlot
+from jobwatch.sim._jobs import (
+    EngineSpec,
+    GesSpec,
+    StoredJob,
+    SubJob,
+    V1Body,
+    parse_import_detail,
+    parse_timeline,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_EPOCH", "Simulator"]
+
+DEFAULT_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+"""The wall-clock time of sim time 0 unless a simulator is given another."""
+
+ClockT = TypeVar("ClockT", bound=Clock, default=Clock)
+_S = TypeVar("_S", SubJob, GesSpec, EngineSpec)
+
+
+class Simulator(Generic[ClockT]):
+    """A simulated Huawei Cloud serving the four job-status APIs.
+
+    Add jobs with :meth:`add_evs_job`, :meth:`add_ges_job` and :meth:`add_engine_job`,
+    faults with :meth:`add_fault`, then send requests to :attr:`app` (an ASGI
+    application: ``httpx.ASGITransport(app=sim.app)``, :meth:`transport`, or
+    :func:`jobwatch.sim.serve` for a real socket).  Every request is recorded in
+    :attr:`requests`.
+
+    ``clock`` gives the sim time (default: a :class:`MonotonicClock` starting at 0;
+    a :class:`ManualClock` for tests); sim time ``t`` is shown as wall time
+    ``epoch + t`` seconds, so bodies are the same on every run.  ``seed`` seeds the
+    random choices: fault probabilities and the ``X-Request-Id`` values (unique
+    within a simulator, the same on every run).  ``auth`` None accepts any
+    request.  ``engine_schema`` ``"drift"`` makes the engine job list drift from
+    2.2.13: ``request`` becomes ``rawRequest``, each job gains ``taskType`` (its
+    request's command) and the body gains ``totalCount`` (before paging).
+
+    Safe to fill from one thread while ``serve()`` answers from another.
+    """
+
+    @overload
+    def __init__(
+        self: Simulator[MonotonicClock],
+        *,
+        clock: None = None,
+        auth: SimAuth | None = None,
+        seed: int = 0,
+        epoch: datetime = DEFAULT_EPOCH,
+        engine_schema: EngineSchema = "2.2.13",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        *,
+        clock: ClockT,
+        auth: SimAuth | None = None,
+        seed: int = 0,
+        epoch: datetime = DEFAULT_EPOCH,
+        engine_schema: EngineSchema = "2.2.13",
+    ) -> None: ...
+    def __init__(
+        self,
+        *,
+        clock: ClockT | None = None,
+        auth: SimAuth | None = None,
+        seed: int = 0,
+        epoch: datetime = DEFAULT_EPOCH,
+        engine_schema: EngineSchema = "2.2.13",
+    ) -> None:
+        if epoch.tzinfo is None:
+            raise ValueError("epoch must be timezone-aware")
+        if auth is not None and not isinstance(auth, SimAuth):
+            raise TypeError(f"auth must be a SimAuth or None, not {type(auth).__name__}")
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(f"clock must have a now() method, not {type(clock).__name__}")
+        self.seed = seed
+        self._state = SimState(
+            clock=MonotonicClock() if clock is None else clock,
+            epoch=epoch,
+            auth=auth,
+            rng=random.Random(seed),
+            ids=random.Random(f"request-ids:{seed}"),
+        )
+        self.engine_schema = engine_schema
+        self.app = SimApp(self._state)
+        """The ASGI application serving the four APIs."""
+
+    @property
+    def clock(self) -> ClockT:
+        """The simulator's clock."""
+        return cast("ClockT", self._state.clock)
+
+    @property
+    def auth(self) -> SimAuth | None:
+        """What requests must carry to pass, or None when anything passes."""
+        return self._state.auth
+
+    @property
+    def epoch(self) -> datetime:
+        """The wall-clock time of sim time 0."""
+        return self._state.epoch
+
+    @property
+    def engine_schema(self) -> EngineSchema:
+        """``"2.2.13"`` (the documented engine job list) or ``"drift"``; may be changed."""
+        return self._state.engine_schema
+
+    @engine_schema.setter
+    def engine_schema(self, value: EngineSchema) -> None:
+        if value not in get_args(EngineSchema):
+            raise ValueError(
+                f"engine_schema must be one of {get_args(EngineSchema)}, not {value!r}"
+            )
+        self._state.engine_schema = value
+
+    def add_evs_job(
+        self,
+        project_id: str,
+        job_id: str,
+        timeline: Iterable[tuple[float, str]],
+        *,
+        job_type: str = "createVolume",
+        entities: Mapping[str, Any] | None = None,
+        fail_reason: str | None = None,
+        error_code: str | None = None,
+        sub_jobs: Sequence[SubJob] = (),
+        created_at: float | None = None,
+        visible_after: float = 0.0,
+        expires_after: float | None = None,
+        faults: Sequence[Fault] = (),
+    ) -> None:
+        """Add an EVS job (``GET /v1/{project_id}/jobs/{job_id}``).
+
+        ``timeline`` is ``(at, raw_status)`` pairs, ``at`` in seconds after
+        ``created_at`` (default: the clock's time now).  The job answers from its
+        first entry and ``visible_after`` seconds on, until ``expires_after``
+        seconds after its last entry (never when None).  ``sub_jobs`` are listed in
+        ``entities.sub_jobs`` as they appear (see :class:`SubJob`) and answer on
+        their own ids too.  ``faults`` hit only requests for this job.
+        """
+        validate_id("project_id", project_id)
+        top = SubJob(
+            job_id,
+            parse_timeline(timeline),
+            job_type=job_type,
+            entities=entities,
+            sub_jobs=sub_jobs,
+            fail_reason=fail_reason,
+            error_code=error_code,
+        )
+        paths = list(top.walk())
+        keys = [(project_id, path[-1].job_id) for path in paths]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"job {job_id} repeats a job id among its sub-jobs")
+        with self._state.lock:
+            taken = [key[1] for key in keys if key in self._state.evs]
+            if taken:
+                raise ValueError(f"project {project_id} already has EVS jobs {taken}")
+            stored = self._store(top, created_at, visible_after, expires_after, faults)
+            for key, path in zip(keys, paths, strict=True):
+                self._state.evs[key] = (stored, path)
+
+    def add_ges_job(
+        self,
+        project_id: str,
+        graph_id: str,
+        job_id: str,
+        timeline: Iterable[tuple[float, str]],
+        *,
+        job_type: str = "GraphManagement",
+        job_name: str = "ImportGraph",
+        related_graph: str | None = None,
+        import_detail: Mapping[str, Any] | None = None,
+        fail_reason: str | None = None,
+        v1_body: V1Body = "flat",
+        created_at: float | None = None,
+        visible_after: float = 0.0,
+        expires_after: float | None = None,
+        faults: Sequence[Fault] = (),
+    ) -> None:
+        """Add a GES management-plane job; it answers on ``/v1.0/...`` and ``/v2/...``.
+
+        ``/v2`` sends snake_case.  ``/v1.0`` sends camelCase in the generation
+        ``v1_body``: ``"flat"`` (the 1.0.0 sample), ``"wrapped"`` (the same under
+        ``"Job"`` with empty ``errorMessage``/``errorCode``) or ``"old"`` (only
+        ``status``, ``pending`` said as ``waiting``, ``errorMessage``, ``errorCode``).
+        ``import_detail`` is a ``job_detail`` in wire form, sent only for
+        ``job_name == "ImportGraph"`` (empty sections when not given); see
+        :meth:`add_evs_job` for the timeline, visibility and faults.
+        ``related_graph`` defaults to ``graph_id``.
+        """
+        validate_id("project_id", project_id)
+        validate_id("graph_id", graph_id)
+        validate_id("job_id", job_id)
+        if v1_body not in get_args(V1Body):
+            raise ValueError(f"v1_body must be one of {get_args(V1Body)}, not {v1_body!r}")
+        if import_detail is not None and job_name != "ImportGraph":
+            raise ValueError("import_detail is sent only for job_name 'ImportGraph'")
+        spec = GesSpec(
+            graph_id=graph_id,
+            job_id=job_id,
+            timeline=parse_timeline(timeline),
+            job_type=job_type,
+            job_name=job_name,
+            related_graph=graph_id if related_graph is None else related_graph,
+            import_detail=None if import_detail is None else parse_import_detail(import_detail),
+            fail_reason=fail_reason,
+            v1_body=v1_body,
+        )
+        key = (project_id, graph_id, job_id)
+        with self._state.lock:
+            if key in self._state.ges:
+                raise ValueError(
+                    f"graph {graph_id} of project {project_id} already has job {job_id}"
+                )
+            self._state.ges[key] = self._store(
+                spec, created_at, visible_after, expires_after, faults
+            )
+
+    def add_engine_job(
+        self,
+        project_id: str,
+        graph_name: str,
+        job_id: str,
+        timeline: Iterable[tuple[float, str]],
+        *,
+        request: Mapping[str, Any] | None = None,
+        created_at: float | None = None,
+        visible_after: float = 0.0,
+        expires_after: float | None = None,
+        faults: Sequence[Fault] = (),
+    ) -> None:
+        """Add a job to the engine job list of ``graph_name`` (which then exists).
+
+        ``request`` is the job's original request ``{"command", "url", "body"}``
+        (default: an ``import_graph`` request).  The list shows visible jobs in
+        creation order; ``faults`` hit the list requests of this graph and
+        ``unknown_status`` changes only this job's entry.  See :meth:`add_evs_job`
+        for the timeline and visibility.
+        """
+        validate_id("project_id", project_id)
+        validate_id("graph_name", graph_name)
+        validate_id("job_id", job_id)
+        if request is None:
+            url = f"/ges/v1.0/{project_id}/graphs/{graph_name}/action?action_id=import-graph"
+            request = {"command": "import_graph", "url": url, "body": {}}
+        if not isinstance(request, Mapping):
+            raise TypeError(f"request must be a mapping, not {type(request).__name__}")
+        spec = EngineSpec(graph_name, job_id, parse_timeline(timeline), dict(request))
+        with self._state.lock:
+            jobs = self._state.engine.setdefault((project_id, graph_name), [])
+            if any(job.spec.job_id == job_id for job in jobs):
+                raise ValueError(f"graph {graph_name} of project {project_id} already has {job_id}")
+            jobs.append(self._store(spec, created_at, visible_after, expires_after, faults))
+            jobs.sort(key=lambda job: (job.created_at, job.seq))
+
+    def add_graph(self, project_id: str, graph_name: str) -> None:
+        """Make ``graph_name`` exist for the engine job list, with no jobs yet."""
+        validate_id("project_id", project_id)
+        validate_id("graph_name", graph_name)
+        with self._state.lock:
+            self._state.engine.setdefault((project_id, graph_name), [])
+
+    def add_fault(self, fault: Fault) -> None:
+        """Add a global fault (it may hit any request; see :class:`Fault`)."""
+        slot = FaultSlot(fault)
+        with self._state.lock:
+            self._state.faults.append(slot)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received so far, oldest first (a copy)."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def requests_for(self, job: str) -> list[RecordedRequest]:
+        """The requests for job id ``job`` (or for the engine list of graph ``job``)."""
+        return [request for request in self.requests if request.job == job]
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        with self._state.lock:
+            self._state.requests.clear()
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport to :attr:`app`; the ``reset`` fault raises ``httpx.ReadError``."""
+        from jobwatch.sim._transport import SimTransport
+
+        return SimTransport(self.app)
+
+    @classmethod
+    def from_scenario(cls, data: Mapping[str, Any], *, clock: Clock | None = None) -> Simulator:
+        """Build a simulator from a scenario (see the ``jobwatch.sim`` docs for its form).
+
+        ``clock`` overrides the scenario's own ``"clock"``.
+        """
+        from jobwatch.sim._scenario import build
+
+        return build(cls, data, clock)
+
+    @classmethod
+    def from_scenario_file(
+        cls, path: str | PathLike[str], *, clock: Clock | None = None
+    ) -> Simulator:
+        """Build a simulator from a JSON scenario file (UTF-8)."""
+        from jobwatch.sim._scenario import build, load
+
+        return build(cls, load(path), clock)
+
+    def _store(
+        self,
+        spec: _S,
+        created_at: float | None,
+        visible_after: float,
+        expires_after: float | None,
+        faults: Sequence[Fault],
+    ) -> StoredJob[_S]:
+        """Wrap ``spec`` with when it exists and its faults; call with the lock held."""
+        state = self._state
+        state.seq += 1
+        return StoredJob(
+            spec=spec,
+            created_at=state.clock.now() if created_at is None else created_at,
+            visible_after=visible_after,
+            expires_after=expires_after,
+            faults=tuple(FaultSlot(fault) for fault in faults),
+            seq=state.seq,
+        )
+
+    def __repr__(self) -> str:
+        return f"Simulator(clock={self._state.clock!r}, seed={self.seed!r})"
