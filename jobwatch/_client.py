@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -27,7 +28,7 @@ from jobwatch._refs import GesEngineJob, JobRef, engine_list_path, validate_id
 from jobwatch._retry import RetryDetails, RetryHook, RetryPolicy, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
 
-__all__ = ["Client", "FetchResult"]
+__all__ = ["Client", "ClientStatistics", "FetchResult"]
 
 logger = logging.getLogger("jobwatch")
 
@@ -39,6 +40,16 @@ DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 FetchResult = JobSnapshot | JobwatchError
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatistics:
+    """A client's counters: HTTP requests sent, retries made, calls that failed for good."""
+
+    requests: int
+    retries: int
+    errors: int
+
 
 _USER_AGENT = "jobwatch/0.1"
 
@@ -102,6 +113,9 @@ class Client:
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
         self._throttled_until = 0.0
+        self._requests = 0
+        self._retries = 0
+        self._errors = 0
 
     @classmethod
     def from_env(cls, endpoint: str, project_id: str | None = None, **kwargs: Any) -> Self:
@@ -137,6 +151,10 @@ class Client:
         """Close the client's connections (not those of a client you passed in)."""
         if self._owns_http:
             await self._http.aclose()
+
+    def statistics(self) -> ClientStatistics:
+        """Counters since the client was made: requests sent, retries, failed calls."""
+        return ClientStatistics(requests=self._requests, retries=self._retries, errors=self._errors)
 
     # -- public queries -------------------------------------------------------
 
@@ -248,13 +266,17 @@ class Client:
             try:
                 return await self._attempt(path, params)
             except JobwatchError as exc:
-                if attempt >= policy.attempts or not policy.is_transient(exc):
-                    raise
                 asked = policy.server_delay(exc)
                 delay = asked if asked is not None else next(delays)
                 waited = anyio.current_time() - started
-                if waited + delay > policy.timeout:
+                if (
+                    attempt >= policy.attempts
+                    or not policy.is_transient(exc)
+                    or waited + delay > policy.timeout
+                ):
+                    self._errors += 1
                     raise
+                self._retries += 1
                 if asked is not None:
                     self._throttled_until = max(self._throttled_until, anyio.current_time() + asked)
                 logger.info(
@@ -277,6 +299,7 @@ class Client:
                 await anyio.sleep(pause)
             if self._rate is not None:
                 await self._rate.acquire()
+            self._requests += 1
             status, headers, body = await self._send(request)
         request_id = headers.get("x-request-id")
         logger.debug(

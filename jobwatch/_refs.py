@@ -131,3 +131,31 @@ def engine_list_path(project_id: str, graph_name: str) -> str:
 
 
 JobRef: TypeAlias = EvsJob | GesJob | GesEngineJob
+
+
+def ref_to_dict(ref: JobRef) -> dict[str, str]:
+    """A JSON-ready form of a reference (``ref_from_dict`` reads it back)."""
+    if isinstance(ref, EvsJob):
+        return {"api": "evs", "job_id": ref.job_id}
+    if isinstance(ref, GesJob):
+        return {
+            "api": "ges",
+            "version": ref.version,
+            "graph_id": ref.graph_id,
+            "job_id": ref.job_id,
+        }
+    return {"api": "ges-engine", "graph_name": ref.graph_name, "job_id": ref.job_id}
+
+
+def ref_from_dict(data: object) -> JobRef:
+    """Read a reference written by ``ref_to_dict``; ``ValueError`` when it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError("a job reference must be a JSON object")
+    api = data.get("api")
+    if api == "evs":
+        return EvsJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
+    if api == "ges":
+        return GesJob(data.get("graph_id"), data.get("job_id"), data.get("version", "v2"))  # type: ignore[arg-type]
+    if api == "ges-engine":
+        return GesEngineJob(data.get("graph_name"), data.get("job_id"))  # type: ignore[arg-type]
+    raise ValueError(f"unknown job API {str(api)[:20]!r}")
