@@ -13,7 +13,17 @@ adds uvicorn, to serve it on a socket).
 from __future__ import annotations
 
 from jobwatch._auth import AKSKAuth, TokenAuth
-from jobwatch._client import Client, FetchResult
+from jobwatch._client import Client, ClientStatistics, FetchResult
+from jobwatch._events import (
+    Event,
+    GaveUp,
+    GiveUpReason,
+    JobFailed,
+    PollDetails,
+    PollPolicy,
+    Transition,
+    WatchGaveUp,
+)
 from jobwatch._exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -34,6 +44,7 @@ from jobwatch._limits import RateLimit
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
 from jobwatch._retry import RetryDetails, RetryPolicy
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
+from jobwatch._watcher import Watcher, WatcherStatistics
 
 __version__ = "0.1.0.dev0"
 
@@ -43,14 +54,19 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Client",
+    "ClientStatistics",
     "ConnectError",
+    "Event",
     "EvsJob",
     "FetchResult",
+    "GaveUp",
     "GesEngineJob",
     "GesJob",
     "GesVersion",
+    "GiveUpReason",
     "ImportDetail",
     "ImportFile",
+    "JobFailed",
     "JobNotFound",
     "JobRef",
     "JobSnapshot",
@@ -58,6 +74,8 @@ __all__ = [
     "JobwatchError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PollDetails",
+    "PollPolicy",
     "RateLimit",
     "RateLimitError",
     "RequestTimeout",
@@ -67,6 +85,10 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "TokenAuth",
+    "Transition",
     "TransportError",
+    "WatchGaveUp",
+    "Watcher",
+    "WatcherStatistics",
     "__version__",
 ]

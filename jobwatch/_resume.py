@@ -1,0 +1,93 @@
+"""Resume tokens: the watched jobs and their last delivered states, as plain JSON data.
+
+Format (version 1)::
+
+    {"version": 1,
+     "jobs": [{"ref": {"api": "evs", "job_id": "..."},
+               "state": "running" | null,      # last state delivered to the consumer
+               "seen": true,                   # answered at least once (404 now = expired)
+               "subs": [{"ref": {...}, "parent": {...}, "state": "succeeded"}]}]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict
+from jobwatch._snapshot import JobState
+from jobwatch._tracking import Tracked
+
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ResumedJob:
+    """One job of a token."""
+
+    ref: JobRef
+    state: JobState | None
+    seen: bool
+    subs: dict[JobRef, tuple[JobRef, JobState]] = field(default_factory=dict)
+
+
+def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
+    """The token of ``jobs``: what was delivered of each, not what was merely observed."""
+    entries = []
+    for job in jobs:
+        subs = [
+            {
+                "ref": ref_to_dict(ref),
+                "parent": ref_to_dict(sub.parent),
+                "state": sub.delivered.value,
+            }
+            for ref, sub in (job.subs or {}).items()
+            if sub.delivered is not None
+        ]
+        entries.append(
+            {
+                "ref": ref_to_dict(job.ref),
+                "state": job.delivered.value if job.delivered is not None else None,
+                "seen": job.seen and job.delivered is not None,
+                "subs": subs,
+            }
+        )
+    return {"version": VERSION, "jobs": entries}
+
+
+def load_state(token: object) -> list[ResumedJob]:
+    """Read a token; ``ValueError`` naming what is wrong when it is not one."""
+    if not isinstance(token, Mapping) or token.get("version") != VERSION:
+        raise ValueError(f"not a jobwatch resume token (version {VERSION} expected)")
+    jobs = token.get("jobs")
+    if not isinstance(jobs, list):
+        raise ValueError("resume token: 'jobs' must be a list")
+    return [_load_job(entry) for entry in jobs]
+
+
+def _state(value: object) -> JobState | None:
+    if value is None:
+        return None
+    try:
+        return JobState(str(value))
+    except ValueError:
+        raise ValueError(f"resume token: unknown state {str(value)[:20]!r}") from None
+
+
+def _load_job(entry: object) -> ResumedJob:
+    if not isinstance(entry, Mapping):
+        raise ValueError("resume token: each job must be an object")
+    subs: dict[JobRef, tuple[JobRef, JobState]] = {}
+    for sub in entry.get("subs") or []:
+        if not isinstance(sub, Mapping):
+            raise ValueError("resume token: each sub-job must be an object")
+        state = _state(sub.get("state"))
+        if state is not None:
+            subs[ref_from_dict(sub.get("ref"))] = (ref_from_dict(sub.get("parent")), state)
+    return ResumedJob(
+        ref=ref_from_dict(entry.get("ref")),
+        state=_state(entry.get("state")),
+        seen=bool(entry.get("seen")),
+        subs=subs,
+    )

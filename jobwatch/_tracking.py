@@ -1,0 +1,207 @@
+"""Per-job watch state and the rules that turn one poll's answer into events.
+
+Nothing here does I/O or sleeps: ``observe`` takes what a poll returned and
+says which events to emit and when to poll next (None when the watch ended).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from jobwatch._client import Client
+from jobwatch._events import Event, GaveUp, GiveUpReason, PollPolicy, Transition
+from jobwatch._exceptions import (
+    AuthenticationError,
+    JobNotFound,
+    JobwatchError,
+    PermissionDeniedError,
+)
+from jobwatch._refs import JobRef
+from jobwatch._snapshot import JobSnapshot, JobState
+
+
+class SubJob:
+    """What the watcher knows of one sub-job of a batch job."""
+
+    __slots__ = ("delivered", "done", "parent", "state")
+
+    def __init__(self, parent: JobRef, state: JobState | None = None) -> None:
+        self.parent = parent
+        self.state = state
+        self.delivered = state
+        self.done = state is not None and state.terminal
+
+
+class Tracked:
+    """One watched top-level job: its last state, its schedule, its sub-jobs."""
+
+    __slots__ = (
+        "client",
+        "deadline_at",
+        "delivered",
+        "done",
+        "due",
+        "errors",
+        "graph",
+        "in_flight",
+        "last",
+        "polls",
+        "ref",
+        "removed",
+        "seen",
+        "started",
+        "state",
+        "step",
+        "subs",
+    )
+
+    def __init__(
+        self,
+        ref: JobRef,
+        client: Client,
+        started: float,
+        deadline_at: float | None,
+        state: JobState | None = None,
+        seen: bool = False,
+    ) -> None:
+        self.ref = ref
+        self.client = client
+        self.started = started
+        self.deadline_at = deadline_at
+        self.state = state
+        self.delivered = state
+        self.seen = seen
+        self.step = 0
+        self.polls = 0
+        self.errors = 0
+        self.due = 0.0
+        self.done = False
+        self.removed = False
+        self.in_flight = False
+        self.last: JobSnapshot | None = None
+        self.subs: dict[JobRef, SubJob] | None = None
+        self.graph: Graph | None = None
+
+
+class Graph:
+    """The engine jobs of one graph, refreshed together by one job-list request."""
+
+    __slots__ = ("client", "done", "due", "in_flight", "members", "name", "queued")
+
+    def __init__(self, client: Client, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.members: dict[JobRef, Tracked] = {}
+        self.due = 0.0
+        self.done = False
+        self.in_flight = False
+        self.queued = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _walk_subs(snapshot: JobSnapshot) -> Iterator[tuple[JobSnapshot, JobRef]]:
+    """Every sub-job at any depth with its parent's reference, parents first."""
+    stack = [(sub, snapshot.ref) for sub in reversed(snapshot.sub_jobs)]
+    while stack:
+        sub, parent = stack.pop()
+        yield sub, parent
+        stack.extend((child, sub.ref) for child in reversed(sub.sub_jobs))
+
+
+def observe(
+    job: Tracked,
+    snapshot: JobSnapshot | None,
+    error: JobwatchError | None,
+    now: float,
+    policy: PollPolicy,
+    rng: random.Random,
+) -> tuple[list[Event], float | None]:
+    """Apply one poll's result to ``job``: the events to emit, and the next delay.
+
+    The delay is None when the watch of the job ended (a final state or a give-up).
+    """
+    events: list[Event] = []
+    if snapshot is not None:
+        job.seen = True
+        job.errors = 0
+        job.last = snapshot
+        if snapshot.state != job.state:
+            events.append(Transition(job.ref, None, job.state, snapshot.state, snapshot, _now()))
+            job.state = snapshot.state
+            job.step = 0
+        else:
+            job.step += 1
+        if snapshot.sub_jobs:
+            _observe_subs(job, snapshot, events)
+        if snapshot.state.terminal:
+            _end_open_subs(job, events, GiveUpReason.ERROR, "the batch job ended first")
+            return events, None
+    elif isinstance(error, JobNotFound):
+        if job.seen:
+            return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
+        if now - job.started >= policy.not_found_grace:
+            message = f"not found within {policy.not_found_grace:g}s"
+            return _give_up(job, events, GiveUpReason.NOT_FOUND, message, error)
+        job.step += 1
+    elif isinstance(error, AuthenticationError | PermissionDeniedError):
+        return _give_up(job, events, GiveUpReason.AUTH, str(error), error)
+    elif error is not None:
+        job.errors += 1
+        job.step += 1
+        if job.errors >= policy.max_consecutive_errors:
+            message = f"{job.errors} failed polls in a row; last: {error}"
+            return _give_up(job, events, GiveUpReason.ERROR, message, error)
+    if job.deadline_at is not None and now >= job.deadline_at:
+        message = f"not finished within {policy.deadline:g}s"
+        return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)
+    delay = policy.interval(job.step, rng)
+    if job.deadline_at is not None:
+        delay = max(min(delay, job.deadline_at - now), 0.0)
+    return events, delay
+
+
+def _observe_subs(job: Tracked, snapshot: JobSnapshot, events: list[Event]) -> None:
+    subs = job.subs
+    if subs is None:
+        subs = job.subs = {}
+    for sub, parent in _walk_subs(snapshot):
+        known = subs.get(sub.ref)
+        if known is None:
+            known = subs[sub.ref] = SubJob(parent)
+        if known.done or sub.state == known.state:
+            continue
+        events.append(Transition(sub.ref, parent, known.state, sub.state, sub, _now()))
+        known.state = sub.state
+        known.done = sub.state.terminal
+
+
+def _end_open_subs(job: Tracked, events: list[Event], reason: GiveUpReason, message: str) -> None:
+    for ref, sub in (job.subs or {}).items():
+        if not sub.done:
+            sub.done = True
+            events.append(GaveUp(ref, sub.parent, reason, message, _now()))
+
+
+def give_up(
+    job: Tracked, reason: GiveUpReason, message: str, error: JobwatchError | None = None
+) -> list[Event]:
+    """The events that end the watch of ``job`` (and of its open sub-jobs)."""
+    events, _ = _give_up(job, [], reason, message, error)
+    return events
+
+
+def _give_up(
+    job: Tracked,
+    events: list[Event],
+    reason: GiveUpReason,
+    message: str,
+    error: JobwatchError | None,
+) -> tuple[list[Event], None]:
+    events.append(GaveUp(job.ref, None, reason, message, _now(), error, job.last))
+    _end_open_subs(job, events, reason, f"the batch job gave up: {message}")
+    return events, None
