@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobwatch tests
-	$(BIN)/ruff format --check jobwatch tests
+	$(BIN)/ruff check jobwatch tests examples
+	$(BIN)/ruff format --check jobwatch tests examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
