@@ -270,6 +270,10 @@ class Watcher:
         await self._apply(job, snapshot, error)
 
     async def _poll_graph(self, graph: Graph) -> None:
+        if not graph.members:  # every member ended (or was unwatched) since it was queued
+            graph.done = True
+            graph.in_flight = False
+            return
         found: dict[JobRef, JobSnapshot] = {}
         error: JobwatchError | None = None
         requests_before = graph.client.statistics().requests
