@@ -422,6 +422,25 @@ async def test_leaving_the_block_cancels_polls_in_flight() -> None:
     assert anyio.current_time() - started < 5
 
 
+async def test_cancelling_mid_poll_leaves_no_connection_open() -> None:
+    sim = Simulator()
+    with serve(sim) as base_url:
+        for i in range(6):
+            faults = [Fault("latency", latency=30)] if i % 2 else []
+            sim.add_evs_job(P, f"c{i}", [(0, "RUNNING")], faults=faults)
+        async with Client(base_url, P, timeout=60) as client:
+            async with Watcher(client, policy=FAST) as watcher:
+                watcher.watch_many(EvsJob(f"c{i}") for i in range(6))
+                with anyio.fail_after(5):
+                    await until(lambda: sim.open_connections >= 3)
+                    # three polls hang on the latency fault; the others poll on
+                    await until(lambda: watcher.statistics().polls >= 6)
+            # leaving the watcher cancelled the hung polls; the client is still open
+            assert sim.open_connections <= client.max_in_flight
+        with anyio.fail_after(5):
+            await until(lambda: sim.open_connections == 0)
+
+
 async def test_errors_in_the_watcher_propagate_out_of_the_block() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "x", [(0, "RUNNING")])

@@ -180,7 +180,8 @@ class SimApp:
             else:
                 hit = self._pick_fault(route, t)
                 if hit is not None and hit.fault.kind == "latency":
-                    await anyio.sleep(hit.fault.latency)
+                    if await _sleep_unless_disconnected(receive, hit.fault.latency):
+                        return  # the client went away: nobody to answer
                 elif hit is not None and hit.fault.kind == "reset":
                     await send({"type": "http.response.start", "status": 200, "headers": []})
                     raise SimulatedReset("connection reset (simulated)")
@@ -359,6 +360,24 @@ def _headers(scope: Scope) -> dict[str, str]:
         value = bytes(raw_value).decode("latin-1")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
+
+
+async def _sleep_unless_disconnected(receive: Receive, seconds: float) -> bool:
+    """Sleep ``seconds``, or less if the client disconnects; True when it did."""
+    disconnected = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected = True
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await anyio.sleep(seconds)
+        tg.cancel_scope.cancel()
+    return disconnected
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -74,6 +74,11 @@ def serve(
             name=f"jobwatch.sim.serve:{bound}",
             daemon=True,
         )
+
+        def counter() -> int:
+            return len(server.server_state.connections)
+
+        sim._connection_counters.append(counter)
         quiet = _DropResets()
         logger = logging.getLogger("uvicorn.error")
         logger.addFilter(quiet)
@@ -95,3 +100,4 @@ def serve(
             server.should_exit = True
             thread.join(shutdown_timeout + 5.0)
             logger.removeFilter(quiet)
+            sim._connection_counters.remove(counter)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Generic, cast, get_args, overload
@@ -103,6 +103,7 @@ class Simulator(Generic[ClockT]):
         self.engine_schema = engine_schema
         self.app = SimApp(self._state)
         """The ASGI application serving the four APIs."""
+        self._connection_counters: list[Callable[[], int]] = []
 
     @property
     def clock(self) -> ClockT:
@@ -300,6 +301,11 @@ class Simulator(Generic[ClockT]):
         """Forget the requests received so far."""
         with self._state.lock:
             self._state.requests.clear()
+
+    @property
+    def open_connections(self) -> int:
+        """HTTP connections open right now on the sockets ``serve()`` runs for this simulator."""
+        return sum(count() for count in list(self._connection_counters))
 
     def transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport to :attr:`app`; the ``reset`` fault raises ``httpx.ReadError``."""
