@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo clean
+.PHONY: test lint typecheck pytest demo soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+soak: $(STAMP)
+	$(BIN)/python tests/soak.py --jobs 10000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1021,6 +1021,7 @@ async def test_request_log(sim: Simulator[ManualClock], clock: ManualClock) -> N
         status_code=200,
         fault=None,
         request_id=first.request_id,
+        served=(("j", "INIT"),),
     )
     assert first.headers["user-agent"] == "probe/1"
     assert (second.t, second.api, second.job, second.query) == (
@@ -1166,3 +1167,34 @@ def test_serve_without_an_event_loop() -> None:
         assert any(t.name.startswith("jobwatch.sim.serve") for t in threading.enumerate())
     assert response.status_code == 200
     assert response.json()["status"] == "pending"
+
+
+@pytest.mark.anyio
+async def test_request_log_records_what_each_readable_body_served() -> None:
+    sim = Simulator(clock=ManualClock())
+    sim.add_evs_job(
+        "p",
+        "top",
+        [(0, "RUNNING"), (2, "SUCCESS")],
+        sub_jobs=[
+            SubJob("kid", [(0, "INIT"), (1, "FAIL")], sub_jobs=[SubJob("grand", [(0, "INIT")])])
+        ],
+    )
+    sim.add_ges_job("p", "g", "old", [(0, "pending")], v1_body="old")
+    sim.add_engine_job("p", "movie", "e1", [(0, "running")])
+    sim.add_engine_job("p", "movie", "e2", [(0, "pending")])
+    sim.add_fault(Fault("malformed_json", count=1, api="ges-v2"))
+    async with httpx.AsyncClient(transport=sim.transport(), base_url="http://sim") as client:
+        await client.get("/v1/p/jobs/top")
+        await client.get("/v2/p/graphs/g/jobs/old/status")  # malformed: nothing readable
+        await client.get("/v1.0/p/graphs/g/jobs/old/status")
+        await client.get("/ges/v1.0/p/graphs/movie/jobs/status")
+        await client.get("/v1/p/jobs/missing")
+    served = [r.served for r in sim.requests]
+    assert served == [
+        (("top", "RUNNING"), ("kid", "INIT"), ("grand", "INIT")),
+        (),
+        (("old", "waiting"),),
+        (("e1", "running"), ("e2", "pending")),
+        (),
+    ]

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
@@ -69,6 +69,7 @@ class RecordedRequest:
     fault: FaultKind | None
     request_id: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    served: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -166,6 +167,7 @@ class SimApp:
             t = state.clock.now()
             request_id = f"{state.ids.getrandbits(128):032x}"
         status: int | None = None
+        served: tuple[tuple[str, str], ...] = ()
         hit: _Hit | None = None
         try:
             if method != "GET":
@@ -188,6 +190,7 @@ class SimApp:
                 response = self._answer(route, query, hit, request_id)
             await _send(send, response, request_id)
             status = response.status
+            served = response.served
         finally:
             record = RecordedRequest(
                 t=t,
@@ -200,6 +203,7 @@ class SimApp:
                 fault=None if hit is None else hit.fault.kind,
                 request_id=request_id,
                 headers=headers,
+                served=served,
             )
             with state.lock:
                 state.requests.append(record)
@@ -259,7 +263,7 @@ class SimApp:
         if body is None:
             message = f"query job fail. job {route.job} not found"
             return api_error("evs", 404, EVS_NOT_FOUND, message)
-        return json_response(200, body)
+        return replace(json_response(200, body), served=tuple(_evs_served(body)))
 
     def _ges(self, route: _Route, override: _Hit | None) -> Response:
         state = self._state
@@ -273,7 +277,9 @@ class SimApp:
         if body is None:
             message = f"can not find job, jobId is {route.job}"
             return api_error(route.api, 400, GES_JOB_NOT_FOUND, message)
-        return json_response(200, body)
+        job_body = body.get("Job", body)
+        served = ((route.job or "", str(job_body["status"])),) if "status" in job_body else ()
+        return replace(json_response(200, body), served=served)
 
     def _engine(self, route: _Route, query: str, override: _Hit | None) -> Response:
         state = self._state
@@ -297,11 +303,13 @@ class SimApp:
             entry = job.spec.entry(job.elapsed(now), drift, status) if job.visible(now) else None
             if entry is not None:
                 entries.append(entry)
-        body: dict[str, object] = {"jobs": entries[offset : offset + limit]}
+        page = entries[offset : offset + limit]
+        body: dict[str, object] = {"jobs": page}
         if drift:
             body["totalCount"] = len(entries)
         body["result"] = "success"
-        return json_response(200, body)
+        served = tuple((str(e["jobId"]), str(e["status"])) for e in page)
+        return replace(json_response(200, body), served=served)
 
 
 def _int_param(
@@ -360,6 +368,17 @@ def _headers(scope: Scope) -> dict[str, str]:
         value = bytes(raw_value).decode("latin-1")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
+
+
+def _evs_served(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(job_id, status)`` of an EVS body and of its sub-jobs at any depth."""
+    stack = [body]
+    while stack:
+        job = stack.pop()
+        yield str(job.get("job_id")), str(job.get("status"))
+        entities = job.get("entities")
+        if isinstance(entities, Mapping):
+            stack.extend(reversed(entities.get("sub_jobs") or []))
 
 
 async def _sleep_unless_disconnected(receive: Receive, seconds: float) -> bool:

@@ -28,12 +28,16 @@ _UNAVAILABLE_PAGE = (
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A complete response; ``headers`` are extra to Content-Type/-Length and X-Request-Id."""
+    """A complete response; ``headers`` are extra to Content-Type/-Length and X-Request-Id.
+
+    ``served`` lists the ``(job id, raw status)`` pairs a readable job body carried.
+    """
 
     status: int
     body: bytes
     content_type: str = JSON
     headers: tuple[tuple[str, str], ...] = ()
+    served: tuple[tuple[str, str], ...] = ()
 
 
 def json_response(status: int, body: object, headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -96,4 +100,5 @@ def fault_response(fault: Fault, api: ApiName, request_id: str) -> Response | No
 
 def truncate(response: Response) -> Response:
     """The ``malformed_json`` fault: status 200 and only the first half of the body."""
-    return replace(response, status=200, body=response.body[: max(1, len(response.body) // 2)])
+    cut = response.body[: max(1, len(response.body) // 2)]
+    return replace(response, status=200, body=cut, served=())
