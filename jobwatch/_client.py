@@ -106,6 +106,10 @@ class Client:
         self.max_body_bytes = max_body_bytes
         self._auth = auth
         self._on_retry = on_retry
+        if verify is False:
+            logger.warning(
+                "TLS certificate verification is OFF for %s (verify=False)", self.endpoint
+            )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(timeout), verify=verify
@@ -341,8 +345,9 @@ class Client:
         except httpx.TimeoutException as exc:
             raise RequestTimeout(f"{type(exc).__name__} talking to {request.url.host}") from None
         except httpx.TransportError as exc:
+            detail = _describe(exc)
             raise ConnectError(
-                f"{type(exc).__name__} talking to {request.url.host}: {exc}"
+                f"{type(exc).__name__} talking to {request.url.host}: {detail}"
             ) from None
         return response.status_code, response.headers, body
 
@@ -384,6 +389,18 @@ async def _finish(stream: AsyncIterator[bytes], budget: int) -> None:
                 return
     except Exception:  # noqa: BLE001, S110 - the closed stream's own error
         pass
+
+
+def _describe(exc: BaseException) -> str:
+    """The first non-empty message along an exception's causes (trio's are often empty)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return "no detail"
 
 
 def _too_large(response: httpx.Response, cap: int) -> ResponseTooLarge:

@@ -36,6 +36,8 @@ def serve(
     *,
     startup_timeout: float = 10.0,
     shutdown_timeout: float = 5.0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> Iterator[str]:
     """Serve ``sim`` over HTTP on ``host:port`` (0: any free port) while the block runs.
 
@@ -45,6 +47,9 @@ def serve(
     flight get ``shutdown_timeout`` seconds), the thread is joined and the socket
     closed.  The ``reset`` fault arrives as a connection closed after the response
     head (``httpx.RemoteProtocolError``).  Needs uvicorn (the ``sim`` extra).
+
+    With ``ssl_certfile`` and ``ssl_keyfile`` (PEM files) it serves HTTPS and yields an
+    ``https://`` URL, to test TLS handling.
     """
     try:
         import uvicorn
@@ -66,6 +71,8 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=math.ceil(shutdown_timeout),
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -91,10 +98,11 @@ def serve(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the simulator's server on {host}:{bound} did not start")
                 time.sleep(_POLL)
+            scheme = "https" if ssl_certfile else "http"
             yield (
-                f"http://[{host}]:{bound}"
+                f"{scheme}://[{host}]:{bound}"
                 if family == socket.AF_INET6
-                else f"http://{host}:{bound}"
+                else f"{scheme}://{host}:{bound}"
             )
         finally:
             server.should_exit = True
