@@ -13,17 +13,20 @@ but the watcher did not report is *lost*; one reported twice is *duplicated*.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import resource
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import anyio
+import httpx
 
 from jobwatch import (
     Client,
@@ -181,14 +184,38 @@ def build(jobs: int, seed: int, span: float) -> tuple[Simulator[Any], list[JobRe
     return sim, refs
 
 
-@contextmanager
-def endpoint(sim: Simulator[Any], in_process: bool) -> Iterator[str | None]:
-    """None for in-process; else the base URL of a loopback server."""
-    if in_process:
-        yield None
-        return
+Log = list[tuple[str | None, tuple[tuple[str, str], ...]]]
+
+
+def _serve_child(jobs: int, seed: int, span: float, conn: Connection) -> None:
+    """In a child process: build the same scenario, serve it until told, send the log."""
+    sim, _ = build(jobs, seed, span)
     with serve(sim) as url:
-        yield url
+        conn.send(url)
+        conn.recv()
+    conn.send([(r.fault, r.served) for r in sim.requests])
+
+
+@asynccontextmanager
+async def server_process(jobs: int, seed: int, span: float) -> AsyncIterator[tuple[str, Log]]:
+    """The simulator in another process (so that it does not share a core with the client):
+    yields its URL and a list that receives the simulator's request log on exit."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve_child, args=(jobs, seed, span, child), daemon=True)
+    process.start()
+    log: Log = []
+    try:
+        url = await anyio.to_thread.run_sync(parent.recv)
+        yield url, log
+        parent.send("stop")
+        log.extend(await anyio.to_thread.run_sync(parent.recv))
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+        parent.close()
+        child.close()
 
 
 async def soak(
@@ -196,42 +223,65 @@ async def soak(
 ) -> SoakReport:
     """Run the soak and check the watcher's events against the simulator's record.
 
-    Jobs end within ``span`` seconds (default: 10 s, or longer for many jobs).
+    In process, the simulator answers through ``httpx.ASGITransport``; otherwise it
+    serves a loopback socket from another process.  Jobs end within ``span`` seconds
+    (default: 10 s in process, ``jobs / 40`` s over the socket, so that each state
+    lasts long enough to be seen at the rate two shared cores can poll).
     """
-    span = span or max(10.0, jobs / 400)
+    if in_process:
+        span = span or 10.0
+        policy = PollPolicy(initial=0.25, multiplier=1.6, maximum=2.0, max_consecutive_errors=100)
+    else:
+        span = span or max(10.0, jobs / 40)
+        policy = PollPolicy(initial=0.5, multiplier=1.5, maximum=20.0, max_consecutive_errors=100)
     sim, refs = build(jobs, seed, span)
     report = SoakReport(jobs=len(refs))
-    events: list[Transition | GaveUp] = []
-    policy = PollPolicy(initial=0.25, multiplier=1.6, maximum=2.0, max_consecutive_errors=100)
     retry = RetryPolicy(attempts=4, wait_initial=0.05, wait_max=0.5, retry_after_max=1.0)
     started = time.monotonic()
-    with endpoint(sim, in_process) as url:
-        transport = sim.transport() if url is None else None
-        async with (
-            Client(
-                url or "http://sim.local",
-                PROJECT,
-                transport=transport,
-                retry=retry,
-                timeout=CLIENT_TIMEOUT,
-            ) as client,
-            Watcher(client, policy=policy) as watcher,
-        ):
-            watcher.watch_many(refs)
-            finished = 0
-            with anyio.fail_after(span * 20 + 60):
-                async for event in watcher.events():
-                    events.append(event)
-                    if event.final and event.parent is None:
-                        finished += 1
-                        if finished % max(1, len(refs) // 10) == 0:
-                            report.rss_mb.append(_rss_mb())
+    if in_process:
+        events = await _watch(refs, policy, retry, span, report, None, sim.transport())
+        log: Log = [(r.fault, r.served) for r in sim.requests]
+    else:
+        async with server_process(jobs, seed, span) as (url, log):
+            events = await _watch(refs, policy, retry, span, report, url, None)
     report.elapsed = time.monotonic() - started
-    _check(sim, events, report)
+    _check(log, events, report)
     return report
 
 
-def _check(sim: Simulator[Any], events: list[Transition | GaveUp], report: SoakReport) -> None:
+async def _watch(
+    refs: list[JobRef],
+    policy: PollPolicy,
+    retry: RetryPolicy,
+    span: float,
+    report: SoakReport,
+    url: str | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> list[Transition | GaveUp]:
+    events: list[Transition | GaveUp] = []
+    async with (
+        Client(
+            url or "http://sim.local",
+            PROJECT,
+            transport=transport,
+            retry=retry,
+            timeout=CLIENT_TIMEOUT,
+        ) as client,
+        Watcher(client, policy=policy) as watcher,
+    ):
+        watcher.watch_many(refs)
+        finished = 0
+        with anyio.fail_after(span * 5 + 120):
+            async for event in watcher.events():
+                events.append(event)
+                if event.final and event.parent is None:
+                    finished += 1
+                    if finished % max(1, len(refs) // 10) == 0:
+                        report.rss_mb.append(_rss_mb())
+    return events
+
+
+def _check(log: Log, events: list[Transition | GaveUp], report: SoakReport) -> None:
     emitted: dict[str, list[str]] = defaultdict(list)
     finals: Counter[str] = Counter()
     ended_as: dict[str, str] = {}  # the raw status of a job's terminal transition
@@ -246,11 +296,11 @@ def _check(sim: Simulator[Any], events: list[Transition | GaveUp], report: SoakR
             outcome = event.state.value if isinstance(event, Transition) else event.reason.value
             report.outcomes[outcome] += 1
     served: dict[str, list[str]] = defaultdict(list)
-    for request in sim.requests:  # in the order they were answered
+    for fault, pairs in log:  # in the order the simulator answered
         report.requests += 1
-        if request.fault:
-            report.faults[request.fault] += 1
-        for job_id, status in request.served:
+        if fault:
+            report.faults[fault] += 1
+        for job_id, status in pairs:
             if job_id in emitted or job_id in finals:
                 seq = served[job_id]
                 if not seq or seq[-1] != status:
