@@ -88,6 +88,11 @@ class Watcher:
     slows polling down, and nothing is dropped.  If you only use ``wait``,
     ``wait_all`` or ``as_completed``, pass ``events=False`` so that unread events
     do not fill the buffer.
+
+    The final outcome of every top-level job is kept, so that ``wait`` answers
+    even after the job ended; in a long-running service pass
+    ``keep_outcomes=False`` (outcomes are then kept only for jobs someone is
+    waiting on when they end) or call ``forget``.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class Watcher:
         concurrency: int | None = None,
         on_poll: PollHook | None = None,
         seed: int | None = None,
+        keep_outcomes: bool = True,
     ) -> None:
         if buffer < 1:
             raise ValueError("buffer must be at least 1")
@@ -110,6 +116,7 @@ class Watcher:
         self._events_enabled = events
         self._on_poll = on_poll
         self._rng = random.Random(seed)
+        self._keep_outcomes = keep_outcomes
         self._jobs: dict[JobRef, Tracked] = {}
         self._graphs: dict[tuple[int, str], Graph] = {}
         self._heap: list[tuple[float, int, Target]] = []
@@ -341,8 +348,9 @@ class Watcher:
     async def _emit(self, event: Event) -> None:
         self._events += 1
         if event.final and event.parent is None:
-            self._outcomes[event.ref] = event
             waiter = self._waiters.pop(event.ref, None)
+            if self._keep_outcomes or waiter is not None:
+                self._outcomes[event.ref] = event
             if waiter is not None:
                 waiter.set()
             for listener in self._listeners.pop(event.ref, ()):

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import httpx
@@ -257,8 +257,8 @@ async def _watch(
     report: SoakReport,
     url: str | None,
     transport: httpx.AsyncBaseTransport | None,
-) -> list[Transition | GaveUp]:
-    events: list[Transition | GaveUp] = []
+) -> list[Seen]:
+    events: list[Seen] = []
     async with (
         Client(
             url or "http://sim.local",
@@ -267,13 +267,13 @@ async def _watch(
             retry=retry,
             timeout=CLIENT_TIMEOUT,
         ) as client,
-        Watcher(client, policy=policy) as watcher,
+        Watcher(client, policy=policy, keep_outcomes=False) as watcher,
     ):
         watcher.watch_many(refs)
         finished = 0
         with anyio.fail_after(span * 5 + 120):
             async for event in watcher.events():
-                events.append(event)
+                events.append(_seen(event))
                 if event.final and event.parent is None:
                     finished += 1
                     if finished % max(1, len(refs) // 10) == 0:
@@ -281,20 +281,36 @@ async def _watch(
     return events
 
 
-def _check(log: Log, events: list[Transition | GaveUp], report: SoakReport) -> None:
+class Seen(NamedTuple):
+    """What the soak keeps of an event (not the event: memory must stay flat)."""
+
+    job_id: str
+    raw_status: str | None  # None for a give-up
+    final: bool
+    outcome: str  # the final state or the give-up reason
+
+
+def _seen(event: Transition | GaveUp) -> Seen:
+    if isinstance(event, Transition):
+        return Seen(
+            event.ref.job_id, event.snapshot.raw_status or "", event.final, event.state.value
+        )
+    return Seen(event.ref.job_id, None, True, event.reason.value)
+
+
+def _check(log: Log, events: list[Seen], report: SoakReport) -> None:
     emitted: dict[str, list[str]] = defaultdict(list)
     finals: Counter[str] = Counter()
     ended_as: dict[str, str] = {}  # the raw status of a job's terminal transition
     for event in events:
-        if isinstance(event, Transition):
+        if event.raw_status is not None:
             report.transitions += 1
-            emitted[event.ref.job_id].append(event.snapshot.raw_status or "")
+            emitted[event.job_id].append(event.raw_status)
             if event.final:
-                ended_as[event.ref.job_id] = event.snapshot.raw_status or ""
+                ended_as[event.job_id] = event.raw_status
         if event.final:
-            finals[event.ref.job_id] += 1
-            outcome = event.state.value if isinstance(event, Transition) else event.reason.value
-            report.outcomes[outcome] += 1
+            finals[event.job_id] += 1
+            report.outcomes[event.outcome] += 1
     served: dict[str, list[str]] = defaultdict(list)
     for fault, pairs in log:  # in the order the simulator answered
         report.requests += 1

@@ -335,6 +335,29 @@ async def test_wait_helpers() -> None:
             watcher.events()
 
 
+async def test_outcomes_are_kept_only_when_asked() -> None:
+    sim = Simulator()
+    for i in range(20):
+        sim.add_evs_job(P, f"k{i}", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    async with client_for(sim) as client:
+        async with Watcher(client, policy=FAST, keep_outcomes=False) as watcher:
+            watcher.watch_many(EvsJob(f"k{i}") for i in range(1, 20))
+            with anyio.fail_after(10):
+                waited = await watcher.wait(EvsJob("k0"))  # waiting: this one is kept
+                events = [e async for e in watcher.events()]
+            assert waited.state is SUCCEEDED
+            assert len([e for e in events if e.final]) == 20
+            assert list(watcher._outcomes) == [EvsJob("k0")]
+            assert watcher._jobs == {}
+        async with Watcher(client, policy=FAST) as watcher:
+            watcher.watch_many(EvsJob(f"k{i}") for i in range(5))
+            with anyio.fail_after(10):
+                events = [e async for e in watcher.events()]
+            assert len(watcher._outcomes) == 5
+            watcher.forget(EvsJob("k1"))
+            assert EvsJob("k1") not in watcher._outcomes
+
+
 async def test_unwatch_ends_with_removed() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "forever", [(0, "RUNNING")])
