@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -169,9 +178,11 @@ class Client:
         it is not there.
         """
         if isinstance(ref, GesEngineJob):
-            async for snapshot in self.list_engine_jobs(ref.graph_name):
-                if snapshot.ref == ref:
-                    return snapshot
+            # Leaving the loop early must close the generator (trio warns otherwise).
+            async with aclosing(self.list_engine_jobs(ref.graph_name)) as snapshots:
+                async for snapshot in snapshots:
+                    if snapshot.ref == ref:
+                        return snapshot
             raise JobNotFound(
                 f"job {ref.job_id} is not in the job list of graph {ref.graph_name}",
                 status_code=200,
@@ -230,10 +241,12 @@ class Client:
 
     async def list_engine_jobs(
         self, graph_name: str, *, page_size: int = _dialects.MAX_LIMIT, offset: int = 0
-    ) -> AsyncIterator[JobSnapshot]:
+    ) -> AsyncGenerator[JobSnapshot, None]:
         """Every job a GES graph engine keeps, page by page (``limit``/``offset``).
 
-        ``page_size`` is at most 100000, the API's maximum.
+        ``page_size`` is at most 100000, the API's maximum.  To stop before the
+        end, close the generator (``async with contextlib.aclosing(...)``): trio
+        warns about async generators left unfinished.
         """
         if not 1 <= page_size <= _dialects.MAX_LIMIT:
             raise ValueError(f"page_size must be between 1 and {_dialects.MAX_LIMIT}")

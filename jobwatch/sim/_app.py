@@ -166,9 +166,26 @@ class SimApp:
         with state.lock:
             t = state.clock.now()
             request_id = f"{state.ids.getrandbits(128):032x}"
-        status: int | None = None
-        served: tuple[tuple[str, str], ...] = ()
         hit: _Hit | None = None
+
+        def record(status: int | None, served: tuple[tuple[str, str], ...] = ()) -> None:
+            entry = RecordedRequest(
+                t=t,
+                method=method,
+                path=scope["path"],
+                query=query,
+                api=None if route is None else route.api,
+                job=None if route is None else route.job,
+                status_code=status,
+                fault=None if hit is None else hit.fault.kind,
+                request_id=request_id,
+                headers=headers,
+                served=served,
+            )
+            with state.lock:
+                state.requests.append(entry)
+
+        recorded = False
         try:
             if method != "GET":
                 message = f"method {method} is not allowed: the simulator serves GET only"
@@ -188,25 +205,14 @@ class SimApp:
                     await send({"type": "http.response.start", "status": 200, "headers": []})
                     raise SimulatedReset("connection reset (simulated)")
                 response = self._answer(route, query, hit, request_id)
+            # Log the request before answering: over a socket the client may read the
+            # answer (and look at the log) before this task runs again.
+            record(response.status, response.served)
+            recorded = True
             await _send(send, response, request_id)
-            status = response.status
-            served = response.served
         finally:
-            record = RecordedRequest(
-                t=t,
-                method=method,
-                path=scope["path"],
-                query=query,
-                api=None if route is None else route.api,
-                job=None if route is None else route.job,
-                status_code=status,
-                fault=None if hit is None else hit.fault.kind,
-                request_id=request_id,
-                headers=headers,
-                served=served,
-            )
-            with state.lock:
-                state.requests.append(record)
+            if not recorded:
+                record(None)
 
     def _pick_fault(self, route: _Route, now: float) -> _Hit | None:
         state = self._state

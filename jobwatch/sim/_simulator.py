@@ -302,6 +302,16 @@ class Simulator(Generic[ClockT]):
         with self._state.lock:
             self._state.requests.clear()
 
+    def project_ids(self) -> set[str]:
+        """The projects that jobs or graphs were added to."""
+        state = self._state
+        with state.lock:
+            return (
+                {key[0] for key in state.evs}
+                | {key[0] for key in state.ges}
+                | {key[0] for key in state.engine}
+            )
+
     @property
     def open_connections(self) -> int:
         """HTTP connections open right now on the sockets ``serve()`` runs for this simulator."""
