@@ -24,7 +24,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/jobwatch demo
 
 soak: $(STAMP)
 	$(BIN)/python tests/soak.py --jobs 10000

@@ -14,6 +14,7 @@ from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, GiveUpReason, PollPolicy, Transition
 from jobwatch._exceptions import (
     AuthenticationError,
+    BadRequestError,
     JobNotFound,
     JobwatchError,
     PermissionDeniedError,
@@ -150,6 +151,8 @@ def observe(
         job.step += 1
     elif isinstance(error, AuthenticationError | PermissionDeniedError):
         return _give_up(job, events, GiveUpReason.AUTH, str(error), error)
+    elif isinstance(error, BadRequestError):  # a 400 other than GES.8301 will not get better
+        return _give_up(job, events, GiveUpReason.ERROR, str(error), error)
     elif error is not None:
         job.errors += 1
         job.step += 1

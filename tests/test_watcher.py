@@ -290,6 +290,15 @@ async def test_auth_errors_end_the_watch_at_once() -> None:
     assert "wrong-token" not in str([str(e.message) for e in events if isinstance(e, GaveUp)])
 
 
+async def test_a_bad_request_ends_the_watch_at_once() -> None:
+    sim = Simulator()  # no graph "nowhere": the engine answers 400 GES.8000
+    events, _ = await run(sim, [GesEngineJob("nowhere", "e1")])
+    assert steps(events, GesEngineJob("nowhere", "e1")) == [("gave_up", GiveUpReason.ERROR)]
+    assert isinstance(events[0], GaveUp)
+    assert "GES.8000" in events[0].message
+    assert len(sim.requests) == 1
+
+
 async def test_transient_faults_do_not_end_or_duplicate_anything() -> None:
     sim = Simulator(seed=7)
     for kind in ("http_500", "http_503_html", "malformed_json", "error_200", "reset"):

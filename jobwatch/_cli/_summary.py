@@ -1,0 +1,90 @@
+"""The summary at the end of a run: its numbers, as text lines and as one JSON object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Summary", "summary_json", "summary_lines"]
+
+_MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The end of a run, in numbers."""
+
+    jobs: int
+    sub_jobs: int
+    outcomes: dict[str, int]  # succeeded, failed, "gave up: <reason>" (top-level jobs)
+    sub_outcomes: dict[str, int]
+    imports_with_failed_files: int
+    batches_with_failed_sub_jobs: int
+    polls: int
+    requests: int
+    retries: int
+    naive_requests: int
+    elapsed: float
+    problems: tuple[str, ...]  # one line per failed or given-up job and sub-job
+
+    @property
+    def requests_saved(self) -> int:
+        """Requests not made compared with polling every job once a second."""
+        return max(self.naive_requests - self.requests, 0)
+
+
+def _rank(item: tuple[str, int]) -> tuple[int, str]:
+    """Outcomes in a stable order: succeeded, failed, the others, then the give-ups."""
+    name = item[0]
+    group = {"succeeded": 0, "failed": 1}.get(name, 3 if name.startswith("gave up") else 2)
+    return group, name
+
+
+def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=_rank)
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """The summary as one JSON object (``jobwatch demo --json``)."""
+    return {
+        "event": "summary",
+        "jobs": summary.jobs,
+        "sub_jobs": summary.sub_jobs,
+        "outcomes": summary.outcomes,
+        "sub_job_outcomes": summary.sub_outcomes,
+        "imports_with_failed_files": summary.imports_with_failed_files,
+        "batches_with_failed_sub_jobs": summary.batches_with_failed_sub_jobs,
+        "polls": summary.polls,
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "naive_requests": summary.naive_requests,
+        "requests_saved": summary.requests_saved,
+        "elapsed": round(summary.elapsed, 3),
+    }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def summary_lines(summary: Summary) -> list[str]:
+    """The summary as plain text lines."""
+    subs = f" and {_plural(summary.sub_jobs, 'sub-job')}" if summary.sub_jobs else ""
+    lines = [f"{_plural(summary.jobs, 'job')}{subs} in {summary.elapsed:.1f} s"]
+    lines += [f"  {name:<30}{count}" for name, count in _ordered(summary.outcomes)]
+    if summary.sub_jobs:
+        parts = ", ".join(f"{count} {name}" for name, count in _ordered(summary.sub_outcomes))
+        lines.append(f"  sub-jobs: {parts}")
+    lines.append(f"  {'imports with failed files':<30}{summary.imports_with_failed_files}")
+    lines.append(f"  {'batches with failed sub-jobs':<30}{summary.batches_with_failed_sub_jobs}")
+    for problem in summary.problems[:_MAX_PROBLEMS]:
+        lines.append(f"  ! {problem}")
+    if len(summary.problems) > _MAX_PROBLEMS:
+        lines.append(f"  ! ... and {len(summary.problems) - _MAX_PROBLEMS} more")
+    retries = f" ({summary.retries} retries)" if summary.retries else ""
+    lines.append(f"polls {summary.polls}, HTTP requests {summary.requests}{retries}")
+    lines.append(
+        f"requests saved {summary.requests_saved} against polling every job once a second "
+        f"(~{summary.naive_requests})"
+    )
+    return lines

@@ -1,0 +1,150 @@
+"""``jobwatch watch``: watch jobs until they end, and the run loop ``demo`` shares."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import anyio
+import click
+
+from jobwatch import Client, JobRef, PollPolicy, RetryPolicy, Watcher
+from jobwatch._cli._display import Reporter, reporter
+from jobwatch._cli._errors import CliError
+from jobwatch._cli._model import Run
+from jobwatch._cli._options import (
+    api_option,
+    build_refs,
+    connection_options,
+    resolve_connection,
+    seconds,
+)
+
+__all__ = ["run_watch", "safety_margin", "watch"]
+
+DEFAULT_INTERVAL = 1.0
+DEFAULT_MAX_INTERVAL = 30.0
+DEFAULT_NOT_FOUND_GRACE = 15.0
+DEFAULT_CALL_TIMEOUT = 60.0
+_TICK = 0.25
+
+
+def safety_margin(timeout: float) -> float:
+    """How long past ``--timeout`` the run may go before it is cut short."""
+    return min(max(1.0, timeout * 0.1), 10.0)
+
+
+async def run_watch(
+    client: Client,
+    refs: Sequence[JobRef],
+    policy: PollPolicy,
+    run: Run,
+    report: Reporter,
+    *,
+    limit: float | None,
+) -> int:
+    """Watch ``refs`` until every one ended (or ``limit`` seconds passed); the exit status.
+
+    Jobs still open at ``limit`` are given up as ``timeout`` by the CLI itself: the
+    watcher's own deadline (``policy.deadline``) normally ends them a little before.
+    """
+    async with Watcher(client, policy=policy) as watcher:
+        watcher.watch_many(refs)
+        with report:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_tick, report)
+                with anyio.move_on_after(math.inf if limit is None else limit) as scope:
+                    async for event in watcher.events():
+                        report.event(event, run.apply(event))
+                if scope.cancelled_caught:
+                    message = f"not finished within {policy.deadline or limit:g}s"
+                    for gave_up in run.expire(message):
+                        report.event(gave_up, run.nodes[gave_up.ref])
+                tg.cancel_scope.cancel()
+        stats = watcher.statistics()
+    report.finish(run.summary(polls=stats.polls, requests=stats.requests, retries=stats.retries))
+    return run.exit_status()
+
+
+async def _tick(report: Reporter) -> None:
+    while True:
+        await anyio.sleep(_TICK)
+        report.tick()
+
+
+@click.command()
+@api_option("Which job API: EVS/ECS jobs, GES management jobs (v1.0 or v2), GES engine jobs.")
+@connection_options
+@click.option(
+    "--json",
+    "json_lines",
+    is_flag=True,
+    help="Write only JSON Lines to stdout: one object per event.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    callback=seconds,
+    metavar="SECONDS",
+    help=(
+        "Deadline for the whole run: jobs still open then give up with reason 'timeout' "
+        "(those never found: 'not_found')."
+    ),
+)
+@click.option(
+    "--interval",
+    type=float,
+    callback=seconds,
+    metavar="SECONDS",
+    default=DEFAULT_INTERVAL,
+    show_default=True,
+    help="First poll interval of each job, and again after each change.",
+)
+@click.option(
+    "--max-interval",
+    type=float,
+    callback=seconds,
+    metavar="SECONDS",
+    help=f"Longest poll interval (backoff ceiling).  [default: {DEFAULT_MAX_INTERVAL:g}]",
+)
+@click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
+def watch(
+    api: str,
+    endpoint: str | None,
+    project_id: str | None,
+    graph: str | None,
+    token: str | None,
+    json_lines: bool,
+    timeout: float | None,
+    interval: float,
+    max_interval: float | None,
+    job_ids: tuple[str, ...],
+) -> int:
+    """Watch jobs until each succeeds, fails or is given up.
+
+    Sub-jobs of EVS batch jobs are watched too, at any depth.  Exit status: 0
+    when every job and sub-job succeeded, 1 when any failed, 3 when jobwatch
+    gave up on any (and none failed), 2 for usage errors, 4 for a bug.
+    """
+    refs = build_refs(api, graph, job_ids)
+    maximum = max_interval if max_interval is not None else max(DEFAULT_MAX_INTERVAL, interval)
+    if interval > maximum:
+        raise CliError(f"--interval ({interval:g}) is longer than --max-interval ({maximum:g})")
+    grace = DEFAULT_NOT_FOUND_GRACE if timeout is None else min(DEFAULT_NOT_FOUND_GRACE, timeout)
+    policy = PollPolicy(initial=interval, maximum=maximum, deadline=timeout, not_found_grace=grace)
+    conn = resolve_connection(endpoint, project_id, token)
+    call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
+    limit = None if timeout is None else timeout + safety_margin(timeout)
+
+    async def main() -> int:
+        async with Client(
+            conn.endpoint,
+            conn.project_id,
+            auth=conn.auth,
+            retry=RetryPolicy(timeout=call_timeout),
+        ) as client:
+            run = Run(refs)
+            report = reporter(run, json_lines=json_lines)
+            return await run_watch(client, refs, policy, run, report, limit=limit)
+
+    return anyio.run(main, backend="asyncio")
