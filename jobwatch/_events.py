@@ -105,7 +105,9 @@ class Transition:
     ``previous`` is None on first sight.  States the job passed through between
     two polls are not invented: a job seen ``pending`` and then ``succeeded``
     gives exactly those two events.  ``parent`` is the batch job of a sub-job
-    (None at the top).  ``final`` is True when ``state`` is terminal.
+    (None at the top).  ``final`` is True when ``state`` is terminal.  A batch
+    job's events come before its sub-jobs' events, except its final one, which
+    comes after them: once it arrives, everything about the batch has.
     """
 
     ref: JobRef

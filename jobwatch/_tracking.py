@@ -131,17 +131,26 @@ def observe(
         job.seen = True
         job.errors = 0
         job.last = snapshot
+        changed: Transition | None = None
         if snapshot.state != job.state:
-            events.append(Transition(job.ref, None, job.state, snapshot.state, snapshot, _now()))
+            changed = Transition(job.ref, None, job.state, snapshot.state, snapshot, _now())
             job.state = snapshot.state
             job.step = 0
         else:
             job.step += 1
+        if snapshot.state.terminal:
+            # A batch job's final event comes last: once it is delivered, so is
+            # everything about its sub-jobs (what resume tokens rely on).
+            if snapshot.sub_jobs:
+                _observe_subs(job, snapshot, events)
+            _end_open_subs(job, events, GiveUpReason.ERROR, "the batch job ended first")
+            if changed is not None:
+                events.append(changed)
+            return events, None
+        if changed is not None:
+            events.append(changed)
         if snapshot.sub_jobs:
             _observe_subs(job, snapshot, events)
-        if snapshot.state.terminal:
-            _end_open_subs(job, events, GiveUpReason.ERROR, "the batch job ended first")
-            return events, None
     elif isinstance(error, JobNotFound):
         if job.seen:
             return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
@@ -205,6 +214,6 @@ def _give_up(
     message: str,
     error: JobwatchError | None,
 ) -> tuple[list[Event], None]:
-    events.append(GaveUp(job.ref, None, reason, message, _now(), error, job.last))
     _end_open_subs(job, events, reason, f"the batch job gave up: {message}")
+    events.append(GaveUp(job.ref, None, reason, message, _now(), error, job.last))
     return events, None

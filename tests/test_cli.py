@@ -492,6 +492,21 @@ def test_usage_errors_exit_2_before_any_request(
 
 
 @pytest.mark.parametrize(
+    "job_id", ["/", "..", "%2e%2e", "a b", "a\nb", "a?b", "a#b", "é", "x" * 5000]
+)
+def test_hostile_job_ids_exit_2_in_one_line_before_any_request(
+    idle: tuple[Simulator[ManualClock], str], job_id: str
+) -> None:
+    sim, url = idle
+    for args in (["--api", "evs"], ["--api", "ges-engine", "--graph", "g"]):
+        result = watch(url, *args, "ok-1", job_id)
+        assert result.exit_code == 2
+        assert "invalid JOB_ID" in one_error_line(result)
+        assert len(one_error_line(result)) < 300  # a 5,000-character ID is not echoed whole
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"HUAWEICLOUD_SDK_PROJECT_ID": P}, "no endpoint: pass --endpoint URL or set"),

@@ -91,6 +91,32 @@ class Run:
             node.ended = time.monotonic()
         return node
 
+    def restore(
+        self,
+        ref: JobRef,
+        parent: JobRef | None,
+        *,
+        state: JobState | None,
+        raw_status: str | None,
+        gave_up: str | None,
+        detail: str | None,
+        failed_subs: bool,
+        import_failures: int,
+    ) -> None:
+        """Put back a job or sub-job that ended in an earlier run (``--state``)."""
+        node = self.nodes.get(ref)
+        if node is None:
+            parent_node = self.nodes.get(parent) if parent is not None else None
+            depth = parent_node.depth + 1 if parent_node is not None else 0
+            node = self.nodes[ref] = Node(ref, parent, depth, time.monotonic())
+            if parent_node is not None:
+                parent_node.children.append(ref)
+            elif parent is None:
+                self.roots.append(ref)
+        node.state, node.raw_status, node.gave_up, node.detail = state, raw_status, gave_up, detail
+        node.failed_subs, node.import_failures = failed_subs, import_failures
+        node.ended = node.started
+
     def expire(self, message: str) -> list[GaveUp]:
         """Give up, as ``timeout``, on every job still open (the run's safety deadline)."""
         now = datetime.now(UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import click
@@ -19,6 +20,8 @@ from jobwatch._cli._options import (
     resolve_connection,
     seconds,
 )
+from jobwatch._cli._state import Saved, StateFile, restore
+from jobwatch._refs import ref_from_dict
 
 __all__ = ["run_watch", "safety_margin", "watch"]
 
@@ -42,28 +45,46 @@ async def run_watch(
     report: Reporter,
     *,
     limit: float | None,
+    state: StateFile | None = None,
 ) -> int:
     """Watch ``refs`` until every one ended (or ``limit`` seconds passed); the exit status.
 
     Jobs still open at ``limit`` are given up as ``timeout`` by the CLI itself: the
     watcher's own deadline (``policy.deadline``) normally ends them a little before.
+    With ``state``, jobs whose outcome an earlier run wrote are not watched again, the
+    others resume from what it wrote, and the file is rewritten after every event.
     """
+    saved = state.load() if state is not None else Saved()
+    restore(run, saved)
+    done = saved.done_roots()
+    wanted = [ref for ref in refs if ref not in done]
     async with Watcher(client, policy=policy) as watcher:
-        watcher.watch_many(refs)
+        watcher.resume(_only(saved.token, set(wanted)))
+        watcher.watch_many(wanted)
         with report:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_tick, report)
                 with anyio.move_on_after(math.inf if limit is None else limit) as scope:
                     async for event in watcher.events():
                         report.event(event, run.apply(event))
+                        if state is not None:
+                            state.save(watcher.export_state(), run)
                 if scope.cancelled_caught:
                     message = f"not finished within {policy.deadline or limit:g}s"
                     for gave_up in run.expire(message):
                         report.event(gave_up, run.nodes[gave_up.ref])
+                    if state is not None:
+                        state.save({"version": 1, "jobs": []}, run)
                 tg.cancel_scope.cancel()
         stats = watcher.statistics()
     report.finish(run.summary(polls=stats.polls, requests=stats.requests, retries=stats.retries))
     return run.exit_status()
+
+
+def _only(token: dict[str, Any], refs: set[JobRef]) -> dict[str, Any]:
+    """The part of a resume token about ``refs`` (a state file may hold other jobs)."""
+    jobs = [job for job in token.get("jobs", []) if ref_from_dict(job.get("ref")) in refs]
+    return {**token, "jobs": jobs}
 
 
 async def _tick(report: Reporter) -> None:
@@ -107,6 +128,15 @@ async def _tick(report: Reporter) -> None:
     metavar="SECONDS",
     help=f"Longest poll interval (backoff ceiling).  [default: {DEFAULT_MAX_INTERVAL:g}]",
 )
+@click.option(
+    "--state",
+    "state_path",
+    metavar="FILE",
+    help=(
+        "Keep what was written in FILE (rewritten atomically after each event): run again "
+        "with the same FILE after a crash to go on without repeating what was written."
+    ),
+)
 @click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
 def watch(
     api: str,
@@ -118,6 +148,7 @@ def watch(
     timeout: float | None,
     interval: float,
     max_interval: float | None,
+    state_path: str | None,
     job_ids: tuple[str, ...],
 ) -> int:
     """Watch jobs until each succeeds, fails or is given up.
@@ -132,6 +163,9 @@ def watch(
         raise CliError(f"--interval ({interval:g}) is longer than --max-interval ({maximum:g})")
     grace = DEFAULT_NOT_FOUND_GRACE if timeout is None else min(DEFAULT_NOT_FOUND_GRACE, timeout)
     policy = PollPolicy(initial=interval, maximum=maximum, deadline=timeout, not_found_grace=grace)
+    state = StateFile(state_path) if state_path else None
+    if state is not None:
+        state.load()  # a bad file is a usage error, found before any request
     conn = resolve_connection(endpoint, project_id, token)
     call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
     limit = None if timeout is None else timeout + safety_margin(timeout)
@@ -145,6 +179,6 @@ def watch(
         ) as client:
             run = Run(refs)
             report = reporter(run, json_lines=json_lines)
-            return await run_watch(client, refs, policy, run, report, limit=limit)
+            return await run_watch(client, refs, policy, run, report, limit=limit, state=state)
 
     return anyio.run(main, backend="asyncio")
