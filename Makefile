@@ -3,17 +3,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo soak clean
+.PHONY: test lint typecheck pytest demo soak bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cli,sim,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,sim,fast,dev]'
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobwatch tests examples
-	$(BIN)/ruff format --check jobwatch tests examples
+	$(BIN)/ruff check jobwatch tests examples benchmarks
+	$(BIN)/ruff format --check jobwatch tests examples benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -29,6 +29,13 @@ demo: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python tests/soak.py --jobs 10000
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks --out bench-results.json
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks --smoke --out bench-smoke.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

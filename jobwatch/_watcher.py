@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -176,9 +177,30 @@ class Watcher:
         self._add(ref, client or self.client, None, False, {})
 
     def watch_many(self, refs: Iterable[JobRef], *, client: Client | None = None) -> None:
-        """Start watching every reference in ``refs``."""
+        """Start watching every reference in ``refs``. Does not block.
+
+        For very many jobs at once (say 100,000), ``awatch_many`` lets other tasks
+        run while they are registered.
+        """
+        client = client or self.client
+        now = anyio.current_time()
         for ref in refs:
-            self.watch(ref, client=client)
+            self._add(ref, client, None, False, {}, now)
+
+    async def awatch_many(
+        self, refs: Iterable[JobRef], *, client: Client | None = None, chunk: int = 1000
+    ) -> None:
+        """Like ``watch_many``, letting other tasks run after every ``chunk`` jobs."""
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        batch: list[JobRef] = []
+        for ref in refs:
+            batch.append(ref)
+            if len(batch) >= chunk:
+                self.watch_many(batch, client=client)
+                batch.clear()
+                await anyio.lowlevel.checkpoint()
+        self.watch_many(batch, client=client)
 
     def unwatch(self, ref: JobRef) -> None:
         """Stop watching ``ref``; it ends with a ``GaveUp`` event of reason ``removed``."""
@@ -197,11 +219,13 @@ class Watcher:
         state: JobState | None,
         seen: bool,
         subs: dict[JobRef, tuple[JobRef, JobState]],
+        now: float | None = None,
     ) -> None:
         self._tg_required()
         if ref in self._jobs:
             return
-        now = anyio.current_time()
+        if now is None:
+            now = anyio.current_time()
         deadline = self.policy.deadline
         job = Tracked(ref, client, now, now + deadline if deadline else None, state, seen)
         if subs:
@@ -240,6 +264,7 @@ class Watcher:
             target.queued = True
         heapq.heappush(self._heap, (due, next(self._seq), target))
         if due < self._wake_at:
+            self._wake_at = due  # the scheduler recomputes it when it wakes
             self._wake.set()
 
     async def _schedule_loop(self, dispatch: MemoryObjectSendStream[Target]) -> None:

@@ -203,3 +203,30 @@ async def test_wrapping_a_users_async_client() -> None:
         await client.aclose()
         assert snap.state is JobState.PENDING
         assert sim.requests[-1].headers["x-trace"] == "t-1"
+
+
+async def test_the_fast_transport_is_chosen_on_asyncio_and_falls_back_on_trio(
+    anyio_backend: str,
+) -> None:
+    sim = populated()
+    with serve(sim) as base_url:
+        async with Client(base_url, P) as auto, Client(base_url, P, fast=False) as plain:
+            expected = "aiohttp" if anyio_backend == "asyncio" else "httpx"
+            assert auto.transport_name == expected
+            assert plain.transport_name == "httpx"
+            for client in (auto, plain):
+                snap = await client.fetch(EvsJob("evs-batch"))
+                assert snap.state is JobState.PENDING
+        async with Client(base_url, P, fast=True) as forced:
+            assert forced.transport_name == expected  # trio: a clean fall back
+            assert (await forced.fetch(GesJob("graph-1", "imp-1"))).state is JobState.PENDING
+    async with Client("http://sim.test", P, transport=sim.transport()) as given:
+        assert given.transport_name == "custom"
+
+
+async def test_a_closed_client_refuses_to_send() -> None:
+    sim = populated()
+    client = Client("http://sim.test", P, transport=sim.transport())
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.fetch(EvsJob("evs-batch"))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from jobwatch import (
@@ -365,6 +366,37 @@ async def test_outcomes_are_kept_only_when_asked() -> None:
             assert len(watcher._outcomes) == 5
             watcher.forget(EvsJob("k1"))
             assert EvsJob("k1") not in watcher._outcomes
+
+
+async def test_awatch_many_registers_in_chunks_and_lets_others_run() -> None:
+    sim = Simulator()
+    for i in range(30):
+        sim.add_evs_job(P, f"a{i}", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with (
+        client_for(sim) as client,
+        Watcher(client, policy=FAST) as watcher,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        before = ticks
+        await watcher.awatch_many((EvsJob(f"a{i}") for i in range(30)), chunk=7)
+        assert ticks - before >= 4  # 30 jobs in chunks of 7: the ticker ran in between
+        assert watcher.statistics().jobs_watched == 30
+        with anyio.fail_after(10):
+            events = [e async for e in watcher.events()]
+        tg.cancel_scope.cancel()
+    assert len([e for e in events if e.final]) == 30
+    with pytest.raises(ValueError, match="chunk"):
+        await watcher.awatch_many([], chunk=0)
 
 
 async def test_unwatch_ends_with_removed() -> None:
