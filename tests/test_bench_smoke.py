@@ -1,0 +1,141 @@
+"""The benchmark harness's smoke run: every installed contender reports sane figures.
+
+Speed belongs in the benchmark (``make bench``), not here: nothing below checks a
+timing or a target, only that each figure was measured and makes sense.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 50
+BIG_N = 2_000
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not _installed("uvicorn"):
+        pytest.skip("the benchmarks serve the simulator with uvicorn (the 'sim' extra)")
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "smoke.json"
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--out",
+            str(out),
+            "--log",
+            str(tmp / "log"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    log = (tmp / "log").read_text(errors="replace") if (tmp / "log").exists() else ""
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:] + log[-3000:]
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return data
+
+
+def _contenders(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    contenders: dict[str, dict[str, Any]] = results["main"][str(N)]["contenders"]
+    return contenders
+
+
+def test_every_installed_contender_ran(results: dict[str, Any]) -> None:
+    expected = {"floor", "naive", "jobwatch", "jobwatch-fetch"}
+    if _installed("huaweicloudsdkevs"):
+        expected.add("sdk")
+    if _installed("httpx_aiohttp"):
+        expected.add("floor-aiohttp")
+    contenders = _contenders(results)
+    assert expected <= set(contenders)
+    for name in expected:
+        assert "error" not in contenders[name], (name, contenders[name])
+        assert "skipped" not in contenders[name], (name, contenders[name])
+
+
+def test_fixed_work_contenders_measured_cpu_per_request(results: dict[str, Any]) -> None:
+    fixed = {
+        name: result
+        for name, result in _contenders(results).items()
+        if name.startswith("floor") or name == "jobwatch-fetch"
+    }
+    assert {"floor", "jobwatch-fetch"} <= set(fixed)
+    for result in fixed.values():
+        assert result["polls"] == result["requests"] > 0
+        assert result["errors"] == 0
+        assert result["cpu_per_poll_ms"] > 0
+    for name in ("floor", "floor-aiohttp"):
+        if name in fixed:
+            assert str(fixed[name]["inflight"]) in fixed[name]["tries"]
+
+
+@pytest.mark.parametrize("name", ["naive", "sdk", "jobwatch"])
+def test_pollers_detected_every_job(results: dict[str, Any], name: str) -> None:
+    result = _contenders(results).get(name)
+    if result is None:
+        pytest.skip(f"{name} is not installed")
+    assert result["detected"] == N
+    assert result["polls"] >= N  # at least one poll per job
+    assert result["requests"] >= result["polls"]
+    assert result["errors"] == 0
+    assert result["cpu_per_poll_ms"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert result["wall_s"] > 0
+    # seen after the job ended (end_time is truncated to the millisecond)
+    assert result["lag_mean_s"] > -0.01
+    assert result["lag_p95_s"] >= result["lag_p50_s"]
+
+
+def test_jobwatch_reports_its_policy_and_intervals(results: dict[str, Any]) -> None:
+    result = _contenders(results)["jobwatch"]
+    assert result["gave_up"] == 0
+    assert result["policy"]["initial"] > 0
+    assert result["interval_mean_s"] > 0
+    assert result["lag_over_interval"] > 0
+    assert result["lag_over_actual_interval"] > 0
+
+
+def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
+    names = [t["target"] for t in results["targets"]]
+    assert len(names) == 7
+    assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
+    assert results["targets"][0]["value"] > 0  # jobwatch / floor was computed
+
+
+def test_big_scenario_saw_every_job(results: dict[str, Any]) -> None:
+    big = results["big"]
+    assert "error" not in big, big
+    assert big["jobs"] == big["seen"] == BIG_N
+    assert big["polls"] >= BIG_N
+    assert big["peak_rss_mb"] > 0
+    assert big["stall"]["ticks"] > 0
+    assert big["stall"]["max_ms"] >= 0
+
+
+def test_coalesce_scenario_counted_ticks(results: dict[str, Any]) -> None:
+    runs = results["coalesce"]
+    assert runs
+    for n, run in runs.items():
+        assert "error" not in run, run
+        assert run["detected"] == int(n)
+        assert run["ticks"] > 0
+        assert run["requests"] > 0
+        assert run["requests_per_tick"] >= 1
+        assert run["polls"] >= run["requests"]
