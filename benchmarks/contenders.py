@@ -34,7 +34,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -159,11 +159,7 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
 
             await asyncio.gather(*(worker() for _ in range(inflight)))
 
-        start_timeline(url)
-        await run(warmup)  # connections opened, code paths warm
-        meter = Meter()
-        await run(count)
-        result = meter.figures(count)
+        result = await measured(run, url, warmup, count)
     return {
         "inflight": inflight,
         "transport": transport,
@@ -173,6 +169,17 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
         "requests_per_s": count / result["wall_s"],
         **result,
     }
+
+
+async def measured(
+    run: Callable[[int], Awaitable[None]], url: str, warmup: int, count: int
+) -> Result:
+    """Start the timeline, warm up (connections opened, code paths warm), then measure."""
+    start_timeline(url)
+    await run(warmup)
+    meter = Meter()
+    await run(count)
+    return meter.figures(count)
 
 
 async def fetch(url: str, scenario: Scenario, params: Params) -> Result:
@@ -199,11 +206,7 @@ async def fetch(url: str, scenario: Scenario, params: Params) -> Result:
 
             await asyncio.gather(*(worker() for _ in range(inflight)))
 
-        start_timeline(url)
-        await run(warmup)
-        meter = Meter()
-        await run(count)
-        result = meter.figures(count)
+        result = await measured(run, url, warmup, count)
     return {
         "inflight": inflight,
         "transport": transport,
