@@ -89,7 +89,7 @@ def test_fixed_work_contenders_measured_cpu_per_request(results: dict[str, Any])
 @pytest.mark.parametrize("name", ["naive", "sdk", "jobwatch"])
 def test_pollers_detected_every_job(results: dict[str, Any], name: str) -> None:
     result = _contenders(results).get(name)
-    if result is None:
+    if result is None or "skipped" in result:
         pytest.skip(f"{name} is not installed")
     assert result["detected"] == N
     assert result["polls"] >= N  # at least one poll per job
