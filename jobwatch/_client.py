@@ -28,10 +28,10 @@ from jobwatch import _dialects
 from jobwatch._auth import AKSKAuth, project_id_from_env
 from jobwatch._exceptions import (
     ConnectError,
-    JobNotFound,
     JobwatchError,
     RequestTimeout,
     ResponseTooLarge,
+    missing_from_list,
     status_error,
 )
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
@@ -229,10 +229,7 @@ class Client:
                 async for snapshot in snapshots:
                     if snapshot.ref == ref:
                         return snapshot
-            raise JobNotFound(
-                f"job {ref.job_id} is not in the job list of graph {ref.graph_name}",
-                status_code=200,
-            )
+            raise missing_from_list(ref.job_id, ref.graph_name)
         data = await self._get(ref.path(self.project_id), None, what=str(ref))
         return _dialects.parse_snapshot(ref, data)
 
@@ -268,9 +265,7 @@ class Client:
                 return
             for index in indexes:
                 ref = refs[index]
-                results[index] = found.get(ref) or JobNotFound(
-                    f"job {ref.job_id} is not in the job list of graph {name}", status_code=200
-                )
+                results[index] = found.get(ref) or missing_from_list(ref.job_id, name)
 
         work: Iterator[Callable[[], Awaitable[None]]] = iter(
             [partial(one, i) for i in direct] + [partial(graph, n, ix) for n, ix in engine.items()]

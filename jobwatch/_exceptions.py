@@ -163,6 +163,13 @@ class ResponseTooLarge(ResponseValidationError):
     """The body is larger than the client's ``max_body_bytes``; it was not read whole."""
 
 
+def missing_from_list(job_id: str, graph_name: str) -> JobNotFound:
+    """The error for an engine job absent from its graph's job list (HTTP 200)."""
+    return JobNotFound(
+        f"job {job_id} is not in the job list of graph {graph_name}", status_code=200
+    )
+
+
 def excerpt(body: bytes | str, limit: int = EXCERPT_LENGTH) -> str:
     """The first ``limit`` characters of a body, decoded leniently."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body

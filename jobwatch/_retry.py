@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 import backoff
 
 from jobwatch._exceptions import (
+    THROTTLING_CODES,
     APIStatusError,
     JobwatchError,
     RateLimitError,
@@ -25,7 +26,7 @@ from jobwatch._exceptions import (
 __all__ = ["RetryDetails", "RetryPolicy"]
 
 #: Error codes that, sent in an HTTP 200 error body, mean "try again".
-DEFAULT_TRANSIENT_CODES = frozenset({"APIGW.0308"})
+DEFAULT_TRANSIENT_CODES = THROTTLING_CODES
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from jobwatch._events import (
     Transition,
     WatchGaveUp,
 )
-from jobwatch._exceptions import JobNotFound, JobwatchError
+from jobwatch._exceptions import JobwatchError, missing_from_list
 from jobwatch._refs import GesEngineJob, JobRef
 from jobwatch._resume import dump_state, load_state
 from jobwatch._snapshot import JobSnapshot, JobState
@@ -322,10 +322,7 @@ class Watcher:
             found_snapshot = found.get(job.ref)
             job_error = error
             if found_snapshot is None and error is None:
-                job_error = JobNotFound(
-                    f"job {job.ref.job_id} is not in the job list of graph {graph.name}",
-                    status_code=200,
-                )
+                job_error = missing_from_list(job.ref.job_id, graph.name)
             job.in_flight = True
             await self._apply(job, found_snapshot, job_error)
         graph.in_flight = False
