@@ -209,6 +209,10 @@ class TokenAuth(httpx.Auth):
         request.headers["X-Auth-Token"] = self._token
         yield request
 
+    def headers(self) -> dict[str, str]:
+        """The header this authentication adds (for HTTP stacks other than httpx)."""
+        return {"X-Auth-Token": self._token}
+
     def __repr__(self) -> str:
         return "TokenAuth(token=<redacted>)"
 

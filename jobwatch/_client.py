@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import ssl
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlencode
 
 import anyio
 import httpx
@@ -27,12 +26,16 @@ import sniffio
 from jobwatch import _dialects
 from jobwatch._auth import AKSKAuth, project_id_from_env
 from jobwatch._exceptions import (
-    ConnectError,
     JobwatchError,
-    RequestTimeout,
-    ResponseTooLarge,
     missing_from_list,
     status_error,
+)
+from jobwatch._exchange import (
+    AiohttpExchange,
+    Exchange,
+    HttpxExchange,
+    aiohttp_available,
+    native_auth,
 )
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
 from jobwatch._refs import GesEngineJob, JobRef, engine_list_path, validate_id
@@ -62,7 +65,7 @@ class ClientStatistics:
     errors: int
 
 
-_USER_AGENT = "jobwatch/0.1"
+_HEADERS = {"Accept": "application/json", "User-Agent": "jobwatch/0.1"}
 
 
 class Client:
@@ -129,16 +132,20 @@ class Client:
             logger.warning(
                 "TLS certificate verification is OFF for %s (verify=False)", self.endpoint
             )
-        if fast and http_client is None and transport is None and not fast_available():
-            raise RuntimeError("fast=True needs httpx-aiohttp: pip install 'jobwatch[fast]'")
-        self._owns_http = http_client is None
+        if fast and http_client is None and transport is None:
+            if not fast_available():
+                raise RuntimeError("fast=True needs aiohttp: pip install 'jobwatch[fast]'")
+            if not native_auth(auth):
+                raise ValueError(
+                    "fast=True works with TokenAuth, AKSKAuth, httpx.BasicAuth or no auth, "
+                    f"not {type(auth).__name__}"
+                )
         self._http_given = http_client
         self._transport = transport
         self._fast = fast
         self._verify = verify
-        self._lazy_http: httpx.AsyncClient | None = None
+        self._lazy_exchange: Exchange | None = None
         self._closed = False
-        self._transport_errors: tuple[type[BaseException], ...] = (httpx.TransportError,)
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
         self._throttled_until = 0.0
@@ -179,37 +186,44 @@ class Client:
     async def aclose(self) -> None:
         """Close the client's connections (not those of a client you passed in)."""
         self._closed = True
-        if self._owns_http and self._lazy_http is not None:
-            await self._lazy_http.aclose()
+        if self._lazy_exchange is not None:
+            await self._lazy_exchange.aclose()
 
     @property
-    def _http(self) -> httpx.AsyncClient:
-        """The httpx client, made on first use (inside the event loop, to pick a transport)."""
+    def _exchange(self) -> Exchange:
+        """The HTTP exchange, made on first use (inside the event loop, to pick a stack)."""
+        exchange = self._lazy_exchange
+        if exchange is not None:
+            return exchange
+        if self._closed:
+            raise RuntimeError("this client was closed")
+        common: dict[str, Any] = {
+            "auth": self._auth,
+            "timeout": self.timeout,
+            "max_body_bytes": self.max_body_bytes,
+        }
         if self._http_given is not None:
-            return self._http_given
-        if self._lazy_http is None:
-            if self._closed:
-                raise RuntimeError("this client was closed")
-            transport = self._transport
-            if transport is None and self._fast is not False and _on_asyncio() and fast_available():
-                from aiohttp import ClientError
-                from httpx_aiohttp import AiohttpTransport
-
-                transport = AiohttpTransport(verify=self._verify)
-                self._transport_errors = (httpx.TransportError, ClientError)
-            self._lazy_http = httpx.AsyncClient(
-                transport=transport, timeout=httpx.Timeout(self.timeout), verify=self._verify
+            exchange = HttpxExchange(self._http_given, owned=False, name="custom", **common)
+        elif self._transport is not None:
+            http = httpx.AsyncClient(transport=self._transport, timeout=self.timeout)
+            exchange = HttpxExchange(http, owned=True, name="custom", **common)
+        elif self._fast is not False and _on_asyncio() and fast_available():
+            exchange = AiohttpExchange(
+                self.endpoint, verify=self._verify, connections=self.max_in_flight, **common
             )
-        return self._lazy_http
+        else:
+            http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), verify=self._verify)
+            exchange = HttpxExchange(http, owned=True, name="httpx", **common)
+        self._lazy_exchange = exchange
+        return exchange
 
     @property
     def transport_name(self) -> str:
-        """The HTTP transport in use (or to be used): ``aiohttp``, ``httpx`` or ``custom``."""
-        http = self._http
-        kind = type(http._transport).__name__
-        if kind == "AiohttpTransport":
-            return "aiohttp"
-        return "httpx" if kind == "AsyncHTTPTransport" else "custom"
+        """The HTTP stack in use (or to be used): ``aiohttp``, ``httpx`` or ``custom``.
+
+        ``custom`` is a client or transport you passed in.
+        """
+        return self._exchange.name
 
     def statistics(self) -> ClientStatistics:
         """Counters since the client was made: requests sent, retries, failed calls."""
@@ -345,12 +359,9 @@ class Client:
                 await anyio.sleep(delay)
 
     async def _attempt(self, path: str, params: dict[str, str] | None) -> Any:
-        request = self._http.build_request(
-            "GET",
-            self.endpoint + path,
-            params=params,
-            headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
-        )
+        url = self.endpoint + path
+        if params:
+            url += "?" + urlencode(params)
         async with self._in_flight:
             pause = self._throttled_until - anyio.current_time()
             if pause > 0:
@@ -358,15 +369,9 @@ class Client:
             if self._rate is not None:
                 await self._rate.acquire()
             self._requests += 1
-            status, headers, body = await self._send(request)
+            status, headers, body = await self._exchange.get(url, dict(_HEADERS))
         request_id = headers.get("x-request-id")
-        logger.debug(
-            "GET %s -> %d (%d bytes, request id %s)",
-            request.url.path,
-            status,
-            len(body),
-            request_id,
-        )
+        logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)
         if not 200 <= status < 300:
             try:
                 data = _dialects.decode_json(body, status_code=status)
@@ -383,71 +388,10 @@ class Client:
         _dialects.raise_for_error_body(data, body=body, request_id=request_id)
         return data
 
-    async def _send(self, request: httpx.Request) -> tuple[int, httpx.Headers, bytes]:
-        """One HTTP exchange, bounded by ``timeout``; the body is read up to the cap."""
-        try:
-            with anyio.fail_after(self.timeout):
-                response = await self._http.send(request, auth=self._auth, stream=True)
-                try:
-                    body = await self._read_capped(response)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise RequestTimeout(
-                f"no answer within {self.timeout}s from {request.url.host}"
-            ) from None
-        except self._transport_errors as exc:
-            where, detail = request.url.host, _describe(exc)
-            # aiohttp's transport reports some connection failures (a refused
-            # certificate among them) as timeouts: trust the cause, not the label.
-            if isinstance(exc, httpx.TimeoutException) and not _causes(exc, ssl.SSLError):
-                raise RequestTimeout(f"{type(exc).__name__} talking to {where}: {detail}") from None
-            raise ConnectError(f"{type(exc).__name__} talking to {where}: {detail}") from None
-        return response.status_code, response.headers, body
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        cap = self.max_body_bytes
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise _too_large(response, cap)
-        chunks: list[bytes] = []
-        size = 0
-        stream = response.aiter_bytes()
-        async for chunk in stream:
-            size += len(chunk)
-            if size > cap:
-                break
-            chunks.append(chunk)
-        else:
-            return b"".join(chunks)
-        # Over the cap: close the connection, then let httpx's chain of stream
-        # iterators end on the closed stream rather than abandon them half-way
-        # (trio warns about async generators collected before they finish).
-        await response.aclose()
-        await _finish(stream, budget=cap)
-        raise _too_large(response, cap)
-
-
-async def _finish(stream: AsyncIterator[bytes], budget: int) -> None:
-    """Run a stream iterator to its end after its connection was closed.
-
-    Reading a closed connection fails at once; that failure is the expected way
-    out here and is not reported (the caller raises ``ResponseTooLarge``).  A
-    stream that still yields is left after ``budget`` more bytes.
-    """
-    drained = 0
-    try:
-        async for chunk in stream:
-            drained += len(chunk)
-            if drained > budget:
-                return
-    except Exception:  # noqa: BLE001, S110 - the closed stream's own error
-        pass
-
 
 def fast_available() -> bool:
-    """True when the ``fast`` extra (httpx-aiohttp) is installed."""
-    return importlib.util.find_spec("httpx_aiohttp") is not None
+    """True when the ``fast`` extra (aiohttp) is installed."""
+    return aiohttp_available()
 
 
 def _on_asyncio() -> bool:
@@ -455,33 +399,3 @@ def _on_asyncio() -> bool:
         return sniffio.current_async_library() == "asyncio"
     except sniffio.AsyncLibraryNotFoundError:
         return False
-
-
-def _causes(exc: BaseException, kind: type[BaseException]) -> bool:
-    """True when ``exc`` or one of its causes is a ``kind``."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    """The first non-empty message along an exception's causes (trio's are often empty)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            break
-        if str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return "no detail"
-
-
-def _too_large(response: httpx.Response, cap: int) -> ResponseTooLarge:
-    return ResponseTooLarge(
-        f"the body is larger than max_body_bytes ({cap} bytes)", status_code=response.status_code
-    )

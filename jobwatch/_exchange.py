@@ -1,0 +1,309 @@
+"""One HTTP exchange: a GET and its body, read up to a cap, over httpx or natively over aiohttp.
+
+The client decides what to do with the answer; an exchange only moves bytes and
+turns the HTTP stack's own failures into ``RequestTimeout``, ``ConnectError``
+or ``ResponseTooLarge``.  Two kinds:
+
+- ``HttpxExchange``: any ``httpx.AsyncClient`` (the user's own, one on a given
+  transport, or ours on httpx's transport).  Runs on asyncio and trio.
+- ``AiohttpExchange``: an ``aiohttp.ClientSession`` driven directly, on
+  asyncio only (the ``fast`` extra).  It skips httpx's request and response
+  models, which cost about twice what aiohttp itself costs per request.
+  Authentication still goes through the same ``httpx.Auth`` objects (their
+  one-step flows), so a signature is computed by the same code either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ssl
+import urllib.request
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import anyio
+import httpx
+
+from jobwatch._auth import AKSKAuth, TokenAuth
+from jobwatch._exceptions import ConnectError, RequestTimeout, ResponseTooLarge
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "AiohttpExchange",
+    "Exchange",
+    "HttpxExchange",
+    "Reply",
+    "aiohttp_available",
+    "native_auth",
+]
+
+
+class Reply(NamedTuple):
+    """What came back: status, headers (case-insensitive lookups), the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Exchange(Protocol):
+    """Sends one GET and reads its answer."""
+
+    name: str
+
+    async def get(self, url: str, headers: dict[str, str]) -> Reply:
+        """GET ``url`` (absolute, already encoded) with ``headers`` and authentication."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close what the exchange opened."""
+        ...
+
+
+def aiohttp_available() -> bool:
+    """True when aiohttp (the ``fast`` extra) is installed."""
+    return importlib.util.find_spec("aiohttp") is not None
+
+
+def native_auth(auth: httpx.Auth | None) -> bool:
+    """True for the authentications the aiohttp exchange applies itself (one-step flows)."""
+    return auth is None or isinstance(auth, TokenAuth | AKSKAuth | httpx.BasicAuth)
+
+
+def _too_large(status: int, cap: int) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"the body is larger than max_body_bytes ({cap} bytes)", status_code=status
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """The first non-empty message along an exception's causes (trio's are often empty)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return "no detail"
+
+
+def _causes(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``exc`` or one of its causes is a ``kind``."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _transport_error(exc: BaseException, host: str, *, timed_out: bool) -> Exception:
+    """``RequestTimeout`` or ``ConnectError`` for a failure of the HTTP stack.
+
+    Some stacks report a refused certificate as a timeout: trust the cause, not
+    the label.
+    """
+    message = f"{type(exc).__name__} talking to {host}: {_describe(exc)}"
+    if timed_out and not _causes(exc, ssl.SSLError):
+        return RequestTimeout(message)
+    return ConnectError(message)
+
+
+# -- httpx --------------------------------------------------------------------------------------
+
+
+class HttpxExchange:
+    """GETs through an ``httpx.AsyncClient``; the timeout is an anyio scope around it all."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        auth: httpx.Auth | None,
+        timeout: float,
+        max_body_bytes: int,
+        owned: bool,
+        name: str,
+    ) -> None:
+        self.http = http
+        self.name = name
+        self._auth = auth
+        self._timeout = timeout
+        self._cap = max_body_bytes
+        self._owned = owned
+
+    async def get(self, url: str, headers: dict[str, str]) -> Reply:
+        request = self.http.build_request("GET", url, headers=headers)
+        try:
+            with anyio.fail_after(self._timeout):
+                response = await self.http.send(request, auth=self._auth, stream=True)
+                try:
+                    body = await self._read_capped(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            host = request.url.host
+            raise RequestTimeout(f"no answer within {self._timeout}s from {host}") from None
+        except httpx.TransportError as exc:
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            raise _transport_error(exc, request.url.host, timed_out=timed_out) from None
+        return Reply(response.status_code, response.headers, body)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        cap = self._cap
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _too_large(response.status_code, cap)
+        chunks: list[bytes] = []
+        size = 0
+        stream = response.aiter_bytes()
+        async for chunk in stream:
+            size += len(chunk)
+            if size > cap:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+        # Over the cap: close the connection, then let httpx's chain of stream
+        # iterators end on the closed stream rather than abandon them half-way
+        # (trio warns about async generators collected before they finish).
+        await response.aclose()
+        await _finish(stream, budget=_DRAIN_BUDGET)
+        raise _too_large(response.status_code, cap)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.http.aclose()
+
+
+#: What a closed connection may still yield from its buffers before it stops.
+_DRAIN_BUDGET = 1 << 20
+
+
+async def _finish(stream: AsyncIterator[bytes], budget: int) -> None:
+    """Run a stream iterator to its end after its connection was closed.
+
+    Reading a closed connection fails at once; that failure is the expected way
+    out here and is not reported (the caller raises ``ResponseTooLarge``).  A
+    stream that still yields is left after ``budget`` more bytes.
+    """
+    drained = 0
+    try:
+        async for chunk in stream:
+            drained += len(chunk)
+            if drained > budget:
+                return
+    except Exception:  # noqa: BLE001, S110 - the closed stream's own error
+        pass
+
+
+# -- aiohttp ------------------------------------------------------------------------------------
+
+
+class AiohttpExchange:
+    """GETs through one ``aiohttp.ClientSession`` (asyncio only; make it inside the loop).
+
+    What httpx would do by default is kept: TLS checked against httpx's CA
+    bundle, no redirects followed, proxies from ``HTTP(S)_PROXY``/``NO_PROXY``.
+    Cookies are not kept (the APIs use none).
+    """
+
+    name = "aiohttp"
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        auth: httpx.Auth | None,
+        timeout: float,
+        max_body_bytes: int,
+        verify: bool | ssl.SSLContext,
+        connections: int,
+    ) -> None:
+        import aiohttp
+        import yarl
+
+        if not native_auth(auth):
+            raise ValueError(f"the aiohttp exchange cannot apply {type(auth).__name__}")
+        tls: ssl.SSLContext | bool
+        if verify is False:
+            tls = False
+        elif isinstance(verify, ssl.SSLContext):
+            tls = verify
+        else:
+            tls = httpx.create_ssl_context(verify=True)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=tls, limit=connections),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Not trust_env: aiohttp would then read ~/.netrc in a thread on every
+            # request.  The proxy is looked up here, once, as httpx would.
+            trust_env=False,
+        )
+        self._auth = auth
+        self._timeout = timeout
+        self._cap = max_body_bytes
+        self._errors = aiohttp.ClientError
+        self._url = yarl.URL
+        self._proxy = _env_proxy(httpx.URL(endpoint))
+
+    async def get(self, url: str, headers: dict[str, str]) -> Reply:
+        auth = self._auth
+        if isinstance(auth, TokenAuth):
+            headers = {**headers, **auth.headers()}
+        elif auth is not None:
+            # One-step flows (AK/SK signing, basic): sign what will be sent, then
+            # send exactly that URL, byte for byte.
+            request = httpx.Request("GET", url, headers=headers)
+            flow = auth.sync_auth_flow(request)
+            signed = next(flow)
+            flow.close()
+            url = str(signed.url)
+            headers = dict(signed.headers.items())
+        target = self._url(url, encoded=True)
+        try:
+            async with self._session.get(
+                target, headers=headers, allow_redirects=False, proxy=self._proxy
+            ) as response:
+                body = await self._read_capped(response)
+                return Reply(response.status, response.headers, body)
+        except TimeoutError as exc:
+            if _causes(exc, ssl.SSLError):
+                raise _transport_error(exc, target.host or "", timed_out=True) from None
+            raise RequestTimeout(f"no answer within {self._timeout}s from {target.host}") from None
+        except self._errors as exc:
+            raise _transport_error(exc, target.host or "", timed_out=False) from None
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        cap = self._cap
+        declared = response.content_length
+        if declared is not None and declared > cap:
+            response.close()
+            raise _too_large(response.status, cap)
+        if declared is not None and not response.headers.get("content-encoding"):
+            return await response.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > cap:
+                response.close()  # drops the connection: the rest is never read
+                raise _too_large(response.status, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _env_proxy(endpoint: httpx.URL) -> Any:
+    """The proxy URL the environment names for ``endpoint`` (None when none or bypassed)."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(endpoint.host):
+        return None
+    return proxies.get(endpoint.scheme) or proxies.get("all")

@@ -1,0 +1,212 @@
+"""Both HTTP stacks over a real socket: aiohttp (the ``fast`` extra, asyncio) and httpx.
+
+Whatever the stack, the same requests reach the server (signed the same way)
+and the same failures come back as the same ``JobwatchError``s.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from jobwatch import (
+    AKSKAuth,
+    AuthenticationError,
+    Client,
+    ConnectError,
+    EvsJob,
+    GesEngineJob,
+    JobState,
+    RequestTimeout,
+    ResponseTooLarge,
+    RetryPolicy,
+    TokenAuth,
+)
+from jobwatch.sim import Fault, MonotonicClock, SimAuth, Simulator, serve
+
+pytestmark = pytest.mark.anyio
+
+P = "proj-1"
+AK, SK = "AKIDEXCHANGE00001", "exchange-SECRET-key"
+ONCE = RetryPolicy(attempts=1)
+
+
+@pytest.fixture(params=["httpx", "aiohttp"])
+def stack(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    name: str = request.param
+    if name == "aiohttp" and anyio_backend != "asyncio":
+        pytest.skip("aiohttp runs on asyncio only")
+    return name
+
+
+def client(url: str, stack: str, **kwargs: object) -> Client:
+    made = Client(url, P, fast=stack == "aiohttp", **kwargs)  # type: ignore[arg-type]
+    assert made.transport_name == stack
+    return made
+
+
+def simulator(auth: SimAuth | None = None) -> Simulator[MonotonicClock]:
+    sim = Simulator(auth=auth)
+    for job in ("plain", "job-1.a_B", "0123456789abcdef"):
+        sim.add_evs_job(P, job, [(0, "RUNNING")])
+    for n in range(5):
+        sim.add_engine_job(P, "graph_x", f"e{n}", [(0, "running")])
+    return sim
+
+
+async def test_ak_sk_signatures_are_accepted_for_paths_and_queries(stack: str) -> None:
+    sim = simulator(SimAuth(credentials={AK: SK}))
+    with serve(sim) as url:
+        async with client(url, stack, auth=AKSKAuth(AK, SK, security_token="sts")) as c:
+            for job in ("plain", "job-1.a_B", "0123456789abcdef"):
+                assert (await c.fetch(EvsJob(job))).state is JobState.RUNNING
+            pages = [s.ref async for s in c.list_engine_jobs("graph_x", page_size=2)]
+    assert pages == [GesEngineJob("graph_x", f"e{n}") for n in range(5)]
+    queries = [r.query for r in sim.requests if "graph" in r.path]
+    assert queries == [f"limit=2&offset={n}" for n in (0, 2, 4)]
+    assert all(r.status_code == 200 for r in sim.requests)
+    assert all(r.headers["x-security-token"] == "sts" for r in sim.requests)
+
+
+async def test_tokens_are_sent_and_a_wrong_one_is_refused(stack: str) -> None:
+    sim = simulator(SimAuth(tokens={"good-token"}))
+    with serve(sim) as url:
+        async with client(url, stack, auth=TokenAuth("good-token")) as good:
+            assert (await good.fetch(EvsJob("plain"))).state is JobState.RUNNING
+        async with client(url, stack, auth=TokenAuth("bad-token"), retry=ONCE) as bad:
+            with pytest.raises(AuthenticationError):
+                await bad.fetch(EvsJob("plain"))
+
+
+async def test_a_reset_connection_is_a_connect_error(stack: str) -> None:
+    sim = simulator()
+    sim.add_fault(Fault("reset"))
+    with serve(sim) as url:
+        async with client(url, stack, retry=ONCE) as c:
+            with pytest.raises(ConnectError, match=r"talking to 127\.0\.0\.1"):
+                await c.fetch(EvsJob("plain"))
+
+
+async def test_a_slow_answer_is_a_request_timeout(stack: str) -> None:
+    sim = simulator()
+    sim.add_fault(Fault("latency", latency=2.0))
+    with serve(sim) as url:
+        async with client(url, stack, retry=ONCE, timeout=0.2) as c:
+            with pytest.raises(RequestTimeout, match=r"within 0\.2s"):
+                await c.fetch(EvsJob("plain"))
+
+
+async def test_throttling_is_retried_after_the_servers_delay(stack: str) -> None:
+    sim = simulator()
+    sim.add_fault(Fault("throttle_429", count=1, retry_after=0))
+    with serve(sim) as url:
+        async with client(url, stack) as c:
+            assert (await c.fetch(EvsJob("plain"))).state is JobState.RUNNING
+            assert (c.statistics().requests, c.statistics().retries) == (2, 1)
+    assert [r.status_code for r in sim.requests] == [429, 200]
+
+
+async def test_a_declared_body_over_the_cap_is_refused(stack: str) -> None:
+    with serve(simulator()) as url:
+        async with client(url, stack, retry=ONCE, max_body_bytes=40) as c:
+            with pytest.raises(ResponseTooLarge, match="40 bytes"):
+                await c.fetch(EvsJob("plain"))
+
+
+async def test_fast_refuses_an_authentication_it_cannot_apply() -> None:
+    with pytest.raises(ValueError, match="DigestAuth"):
+        Client("http://sim.test", P, auth=httpx.DigestAuth("u", "p"), fast=True)
+
+
+# -- a hand-made server, for what the simulator does not send --------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers by path: a chunked body, a gzip body, a redirect; records request lines."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[str]] = []
+    body = json.dumps({"status": "SUCCESS", "job_id": "j", "entities": {"x": "y" * 200}})
+
+    def do_GET(self) -> None:
+        self.seen.append(self.requestline)
+        if "chunked" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            data = self.body.encode()
+            for start in range(0, len(data), 50):
+                part = data[start : start + 50]
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif "gzip" in self.path:
+            data = gzip.compress(self.body.encode())
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self.send_response(302)
+            self.send_header("Location", "/v1/proj-1/jobs/chunked")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def raw_server() -> Iterator[str]:
+    _Handler.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_chunked_and_compressed_bodies_are_read_and_capped(
+    stack: str, raw_server: str
+) -> None:
+    async with client(raw_server, stack) as c:
+        for job in ("chunked", "gzip"):
+            snapshot = await c.fetch(EvsJob(job))
+            assert snapshot.state is JobState.SUCCEEDED
+            assert snapshot.entities == {"x": "y" * 200}
+    async with client(raw_server, stack, retry=ONCE, max_body_bytes=100) as c:
+        for job in ("chunked", "gzip"):
+            with pytest.raises(ResponseTooLarge):
+                await c.fetch(EvsJob(job))
+
+
+async def test_redirects_are_not_followed(stack: str, raw_server: str) -> None:
+    async with client(raw_server, stack, retry=ONCE) as c:
+        with pytest.raises(Exception, match="302") as caught:
+            await c.fetch(EvsJob("elsewhere"))
+    assert type(caught.value).__module__.startswith("jobwatch")
+    assert _Handler.seen == ["GET /v1/proj-1/jobs/elsewhere HTTP/1.1"]
+
+
+async def test_the_proxy_named_in_the_environment_is_used(
+    stack: str, raw_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", raw_server)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with client("http://jobs.example.test", stack) as c:
+        assert (await c.fetch(EvsJob("chunked"))).state is JobState.SUCCEEDED
+    assert _Handler.seen == ["GET http://jobs.example.test/v1/proj-1/jobs/chunked HTTP/1.1"]
