@@ -5,8 +5,9 @@ timeline (``/_bench/start``), then measures its own CPU (user + system of this
 process, every thread included), wall time and peak RSS while it works, and
 prints one ``BENCH-RESULT {json}`` line.
 
-- ``floor``: raw ``httpx.AsyncClient`` GETs, ``inflight`` at once (``transport``
-  ``httpx`` or ``aiohttp``, the ``httpx-aiohttp`` transport).
+- ``floor``: raw GETs, ``inflight`` at once: ``httpx.AsyncClient`` (``transport``
+  ``httpx``, or ``aiohttp`` for the ``httpx-aiohttp`` transport), or a bare
+  ``aiohttp.ClientSession`` (``aiohttp-raw``).
 - ``fetch``: ``jobwatch.Client.fetch`` in a loop, ``inflight`` at once (no watcher).
 - ``naive``: one asyncio task per job, a fixed sleep between polls, plain httpx
   (``bound``: at most that many requests in flight, through a semaphore).
@@ -16,7 +17,7 @@ prints one ``BENCH-RESULT {json}`` line.
 - ``big``: a ``Watcher`` on many jobs that never end, with an event-loop stall ticker.
 - ``coalesce``: a ``Watcher`` on GES engine jobs of one graph; counts list requests per tick.
 
-Optional packages (the SDK, httpx-aiohttp) are imported with ``importlib``:
+Optional packages (the SDK, httpx-aiohttp, aiohttp) are imported with ``importlib``:
 they have no type hints, and the harness runs without them.
 """
 
@@ -34,7 +35,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -144,7 +145,8 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
     urls = job_urls(url, scenario.n)
     errors = 0
 
-    async with http_client(transport) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        get = await stack.enter_async_context(raw_get(transport))
 
         async def run(total: int) -> None:
             nonlocal errors
@@ -153,8 +155,7 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
             async def worker() -> None:
                 nonlocal errors
                 for i in feed:
-                    response = await client.get(urls[i % len(urls)])
-                    if response.status_code != 200:
+                    if await get(urls[i % len(urls)]) != 200:
                         errors += 1
 
             await asyncio.gather(*(worker() for _ in range(inflight)))
@@ -169,6 +170,28 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
         "requests_per_s": count / result["wall_s"],
         **result,
     }
+
+
+@contextlib.asynccontextmanager
+async def raw_get(transport: str) -> AsyncIterator[Callable[[str], Awaitable[int]]]:
+    """A bare GET (the whole body read) on one of the floor's HTTP stacks; returns the status."""
+    if transport == "aiohttp-raw":
+        async with optional("aiohttp").ClientSession() as session:
+
+            async def get_aiohttp(target: str) -> int:
+                async with session.get(target) as response:
+                    await response.read()
+                    status: int = response.status
+                    return status
+
+            yield get_aiohttp
+        return
+    async with http_client(transport) as client:
+
+        async def get_httpx(target: str) -> int:
+            return (await client.get(target)).status_code
+
+        yield get_httpx
 
 
 async def measured(

@@ -40,7 +40,14 @@ MAIN_CONTENDERS = ("floor", "naive", "sdk", "jobwatch", "jobwatch-aiohttp")
 #: Variants for analysis, run only when named in --contenders.
 OPTIONAL_CONTENDERS = ("naive-bounded", "jobwatch-inflight4")
 #: What each contender needs beyond the project's own dependencies.
-NEEDS = {"sdk": "huaweicloudsdkevs", "jobwatch-aiohttp": "httpx_aiohttp"}
+NEEDS = {
+    "sdk": "huaweicloudsdkevs",
+    "jobwatch-aiohttp": "aiohttp",
+    "floor-aiohttp": "httpx_aiohttp",
+    "floor-aiohttp-raw": "aiohttp",
+}
+#: The floor's HTTP stacks (the contender's ``transport``) and their result names.
+FLOORS = {"httpx": "floor", "aiohttp": "floor-aiohttp", "aiohttp-raw": "floor-aiohttp-raw"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +206,8 @@ def best_floors(runs: Sequence[Result]) -> dict[str, Result]:
     machine shows (``tries`` keeps every figure).
     """
     out: dict[str, Result] = {}
-    for transport, name in (("httpx", "floor"), ("aiohttp", "floor-aiohttp")):
-        mine = [r for r in runs if r.get("contender", "").startswith(f"floor-{transport}-")]
+    for transport, name in FLOORS.items():
+        mine = [r for r in runs if r.get("transport") == transport]
         ok = [r for r in mine if "error" not in r]
         if not mine:
             continue
@@ -268,14 +275,20 @@ class Harness:
                 self.say(f"  N={n}: {label}")
                 results[label] = run_contender(server, name, params, timeout, self.log, label)
             if "jobwatch" in self.contenders:
-                label = "jobwatch-fetch"
-                self.say(f"  N={n}: {label} (Client.fetch in a loop, no watcher)")
-                params = {
-                    "inflight": DEFAULT_MAX_IN_FLIGHT,
-                    "requests": c.floor_requests,
-                    "warmup": c.floor_warmup,
-                }
-                results[label] = run_contender(server, "fetch", params, 300, self.log, label)
+                for label, transport in (
+                    ("jobwatch-fetch", "httpx"),
+                    ("jobwatch-fetch-aiohttp", "aiohttp"),
+                ):
+                    if transport == "aiohttp" and not installed("jobwatch-aiohttp"):
+                        continue
+                    self.say(f"  N={n}: {label} (Client.fetch in a loop, no watcher)")
+                    params = {
+                        "inflight": DEFAULT_MAX_IN_FLIGHT,
+                        "requests": c.floor_requests,
+                        "warmup": c.floor_warmup,
+                        "transport": transport,
+                    }
+                    results[label] = run_contender(server, "fetch", params, 300, self.log, label)
             if "floor" in self.contenders:
                 for number in range(2, c.floor_passes + 1):
                     floor_runs += self.floors(server, n, number)
@@ -287,7 +300,7 @@ class Harness:
     def floors(self, server: Server, n: int, number: int) -> list[Result]:
         """One pass over the floor's transports and in-flight counts."""
         c = self.config
-        transports = ["httpx"] + (["aiohttp"] if installed("jobwatch-aiohttp") else [])
+        transports = [t for t, name in FLOORS.items() if installed(name)]
         runs = []
         for transport in transports:
             for inflight in c.floor_inflight:
@@ -299,7 +312,9 @@ class Harness:
                     "warmup": c.floor_warmup,
                     "transport": transport,
                 }
-                runs.append(run_contender(server, "floor", params, 300, self.log, label))
+                result = run_contender(server, "floor", params, 300, self.log, label)
+                result.setdefault("transport", transport)  # errors too
+                runs.append(result)
         return runs
 
     def big_scenario(self) -> Result:

@@ -11,10 +11,12 @@ TARGET_N = 10_000
 ORDER = (
     "floor",
     "floor-aiohttp",
+    "floor-aiohttp-raw",
     "naive",
     "naive-bounded",
     "sdk",
     "jobwatch-fetch",
+    "jobwatch-fetch-aiohttp",
     "jobwatch",
     "jobwatch-inflight4",
     "jobwatch-aiohttp",
@@ -85,6 +87,10 @@ def ratios(contenders: dict[str, Result]) -> dict[str, float | None]:
         "jobwatch/floor-aiohttp": _ratio(jw, contenders.get("floor-aiohttp")),
         "jobwatch-aiohttp/floor": _ratio(jw_aio, contenders.get("floor")),
         "jobwatch-aiohttp/floor-aiohttp": _ratio(jw_aio, contenders.get("floor-aiohttp")),
+        "jobwatch-aiohttp/floor-aiohttp-raw": _ratio(jw_aio, contenders.get("floor-aiohttp-raw")),
+        "jobwatch-fetch-aiohttp/floor-aiohttp-raw": _ratio(
+            contenders.get("jobwatch-fetch-aiohttp"), contenders.get("floor-aiohttp-raw")
+        ),
         "naive/jobwatch-aiohttp": _ratio(with_lower_bound(contenders.get("naive")), jw_aio),
         "sdk/jobwatch-aiohttp": _ratio(contenders.get("sdk"), jw_aio),
     }
@@ -92,7 +98,7 @@ def ratios(contenders: dict[str, Result]) -> dict[str, float | None]:
 
 def _fixed_work(name: str) -> bool:
     """Contenders that send a fixed number of requests rather than watch the jobs."""
-    return name.startswith("floor") or name == "jobwatch-fetch"
+    return name.startswith(("floor", "jobwatch-fetch"))
 
 
 def _label(result: Result) -> str:
@@ -150,22 +156,32 @@ def main_table(run: Result) -> str:
     return _table(headers, rows)
 
 
-def decomposition(contenders: dict[str, Result]) -> str | None:
+#: (stack, floor, Client.fetch contender, Watcher contender) for ``decomposition``.
+_STACKS = (
+    ("raw httpx GET", "floor", "jobwatch-fetch", "jobwatch"),
+    ("bare aiohttp GET", "floor-aiohttp-raw", "jobwatch-fetch-aiohttp", "jobwatch-aiohttp"),
+)
+
+
+def decomposition(contenders: dict[str, Result]) -> list[str]:
     """Floor, client and watcher at the same requests in flight: where the CPU goes."""
-    fetch = contenders.get("jobwatch-fetch", {})
-    watcher = contenders.get("jobwatch", {})
-    tries = contenders.get("floor", {}).get("tries") or {}
-    inflight = fetch.get("inflight")
-    same = tries.get(inflight) or tries.get(str(inflight))
-    if not same or "cpu_per_poll_ms" not in fetch or "cpu_per_poll_ms" not in watcher:
-        return None
-    floor_ms = sum(same) / len(same)
-    fetch_ms, watch_ms = fetch["cpu_per_poll_ms"], watcher["cpu_per_poll_ms"]
-    return (
-        f"at {inflight} in flight: raw httpx GET {floor_ms:.3f} ms -> Client.fetch "
-        f"{fetch_ms:.3f} ms ({fetch_ms / floor_ms:.2f}x) -> Watcher {watch_ms:.3f} ms "
-        f"({watch_ms / floor_ms:.2f}x the GET)"
-    )
+    lines = []
+    for what, floor, fetch_name, watcher_name in _STACKS:
+        fetch = contenders.get(fetch_name, {})
+        watcher = contenders.get(watcher_name, {})
+        tries = contenders.get(floor, {}).get("tries") or {}
+        inflight = fetch.get("inflight")
+        same = tries.get(inflight) or tries.get(str(inflight))
+        if not same or "cpu_per_poll_ms" not in fetch or "cpu_per_poll_ms" not in watcher:
+            continue
+        floor_ms = sum(same) / len(same)
+        fetch_ms, watch_ms = fetch["cpu_per_poll_ms"], watcher["cpu_per_poll_ms"]
+        lines.append(
+            f"at {inflight} in flight: {what} {floor_ms:.3f} ms -> Client.fetch "
+            f"{fetch_ms:.3f} ms ({fetch_ms / floor_ms:.2f}x) -> Watcher {watch_ms:.3f} ms "
+            f"({watch_ms / floor_ms:.2f}x the GET)"
+        )
+    return lines
 
 
 def _x(value: float | None) -> str:
@@ -202,7 +218,11 @@ def render(results: Result) -> str:
         run["ratios"] = rs
         out.append("ratios of CPU per poll:")
         out.extend(f"  {name:<32} {_x(value)}" for name, value in rs.items() if value is not None)
-        for name, what in (("floor", "httpx"), ("floor-aiohttp", "httpx-aiohttp")):
+        for name, what in (
+            ("floor", "httpx"),
+            ("floor-aiohttp", "httpx-aiohttp"),
+            ("floor-aiohttp-raw", "bare aiohttp"),
+        ):
             floor = run["contenders"].get(name, {})
             if floor.get("tries"):
                 tries = ", ".join(
@@ -210,9 +230,7 @@ def render(results: Result) -> str:
                     for k, values in floor["tries"].items()
                 )
                 out.append(f"{name} ({what}) CPU/poll ms by requests in flight, each pass: {tries}")
-        line = decomposition(run["contenders"])
-        if line:
-            out.append(line)
+        out.extend(decomposition(run["contenders"]))
     big = results.get("big")
     if big is not None:
         out.append("")
@@ -312,6 +330,13 @@ def _target_run(results: Result) -> tuple[Result | None, str]:
     return runs[key], f" (at N={key}, not {TARGET_N})"
 
 
+#: (what, jobwatch contender, its floor) for the per-stack targets.
+_TARGET_STACKS = (
+    ("default: aiohttp on asyncio", "jobwatch-aiohttp", "floor-aiohttp"),
+    ("httpx, as on trio", "jobwatch", "floor"),
+)
+
+
 def targets(results: Result) -> list[Result]:
     """Each target with its figure and PASS, MISS, or N/A when not measured."""
     out: list[Result] = []
@@ -331,40 +356,50 @@ def targets(results: Result) -> list[Result]:
 
     run, note = _target_run(results)
     contenders: dict[str, Result] = run["contenders"] if run else {}
-    rs = ratios(contenders)
-    value = rs["jobwatch/floor"]
-    jw_cpu = contenders.get("jobwatch", {}).get("cpu_per_poll_ms")
-    floor_cpu = contenders.get("floor", {}).get("cpu_per_poll_ms")
-    add(
-        f"CPU per poll <= 1.15x floor at {TARGET_N} jobs",
-        value,
-        lambda v: v <= 1.15,
-        f"{_x(value)}{note} (jobwatch {_fmt(jw_cpu, '.3f')} ms, floor {_fmt(floor_cpu, '.3f')} ms)",
-    )
-    value = rs["naive/jobwatch"]
-    naive = contenders.get("naive", {})
-    bound_note = ""
-    if naive.get("cpu_per_poll_ms") is None and value is not None:
-        bound_note = f" (a lower bound: naive completed no poll; {naive.get('requests')} sent)"
-    add(
-        "naive >= 10x jobwatch's CPU per poll",
-        value,
-        lambda v: v >= 10,
-        f"{_x(value)}{note}{bound_note}",
-    )
-    value = rs["sdk/jobwatch"]
-    add("official SDK >= 3x jobwatch's CPU per poll", value, lambda v: v >= 3, f"{_x(value)}{note}")
-    jw = contenders.get("jobwatch", {})
-    value = jw.get("lag_over_interval")
-    add(
-        "mean detection lag <= 0.6x the job's current polling interval",
-        value,
-        lambda v: v <= 0.6,
-        f"{_fmt(value)}x{note} (mean lag {_fmt(jw.get('lag_mean_s'), '.3f')} s, mean interval "
-        f"{_fmt(jw.get('interval_mean_s'), '.3f')} s; against the actual time between the last "
-        f"two polls {_fmt(jw.get('lag_over_actual_interval'))}x; server busy "
-        f"{_fmt(jw.get('server_busy', None) and 100 * jw['server_busy'], '.0f')} %)",
-    )
+    for stack, jw_name, floor_name in _TARGET_STACKS:
+        jw = contenders.get(jw_name, {})
+        if "skipped" in jw:
+            continue
+        floor = contenders.get(floor_name, {})
+        value = _ratio(jw, floor)
+        bare = _ratio(jw, contenders.get("floor-aiohttp-raw")) if jw_name != "jobwatch" else None
+        bare_note = f"; {_x(bare)} a bare aiohttp GET" if bare is not None else ""
+        add(
+            f"CPU per poll <= 1.15x floor at {TARGET_N} jobs ({stack})",
+            value,
+            lambda v: v <= 1.15,
+            f"{_x(value)}{note} ({jw_name} {_fmt(jw.get('cpu_per_poll_ms'), '.3f')} ms, "
+            f"{floor_name} {_fmt(floor.get('cpu_per_poll_ms'), '.3f')} ms{bare_note})",
+        )
+        value = _ratio(with_lower_bound(contenders.get("naive")), jw)
+        naive = contenders.get("naive", {})
+        bound_note = ""
+        if naive.get("cpu_per_poll_ms") is None and value is not None:
+            bound_note = f" (a lower bound: naive completed no poll; {naive.get('requests')} sent)"
+        add(
+            f"naive >= 10x jobwatch's CPU per poll ({stack})",
+            value,
+            lambda v: v >= 10,
+            f"{_x(value)}{note}{bound_note}",
+        )
+        value = _ratio(contenders.get("sdk"), jw)
+        add(
+            f"official SDK >= 3x jobwatch's CPU per poll ({stack})",
+            value,
+            lambda v: v >= 3,
+            f"{_x(value)}{note}",
+        )
+        value = jw.get("lag_over_interval")
+        busy = jw.get("server_busy", None)
+        add(
+            f"mean detection lag <= 0.6x the job's current polling interval ({stack})",
+            value,
+            lambda v: v <= 0.6,
+            f"{_fmt(value)}x{note} (mean lag {_fmt(jw.get('lag_mean_s'), '.3f')} s, mean "
+            f"interval {_fmt(jw.get('interval_mean_s'), '.3f')} s; against the actual time "
+            f"between the last two polls {_fmt(jw.get('lag_over_actual_interval'))}x; server "
+            f"busy {_fmt(busy and 100 * busy, '.0f')} %)",
+        )
     big = results.get("big") or {}
     jobs = big.get("jobs")
     big_note = "" if jobs in (None, 100_000) else f" (at {jobs} jobs, not 100000)"

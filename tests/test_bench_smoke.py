@@ -63,6 +63,8 @@ def test_every_installed_contender_ran(results: dict[str, Any]) -> None:
         expected.add("sdk")
     if _installed("httpx_aiohttp"):
         expected.add("floor-aiohttp")
+    if _installed("aiohttp"):
+        expected |= {"floor-aiohttp-raw", "jobwatch-aiohttp", "jobwatch-fetch-aiohttp"}
     contenders = _contenders(results)
     assert expected <= set(contenders)
     for name in expected:
@@ -74,19 +76,19 @@ def test_fixed_work_contenders_measured_cpu_per_request(results: dict[str, Any])
     fixed = {
         name: result
         for name, result in _contenders(results).items()
-        if name.startswith("floor") or name == "jobwatch-fetch"
+        if name.startswith(("floor", "jobwatch-fetch"))
     }
     assert {"floor", "jobwatch-fetch"} <= set(fixed)
     for result in fixed.values():
         assert result["polls"] == result["requests"] > 0
         assert result["errors"] == 0
         assert result["cpu_per_poll_ms"] > 0
-    for name in ("floor", "floor-aiohttp"):
+    for name in ("floor", "floor-aiohttp", "floor-aiohttp-raw"):
         if name in fixed:
             assert str(fixed[name]["inflight"]) in fixed[name]["tries"]
 
 
-@pytest.mark.parametrize("name", ["naive", "sdk", "jobwatch"])
+@pytest.mark.parametrize("name", ["naive", "sdk", "jobwatch", "jobwatch-aiohttp"])
 def test_pollers_detected_every_job(results: dict[str, Any], name: str) -> None:
     result = _contenders(results).get(name)
     if result is None or "skipped" in result:
@@ -103,8 +105,11 @@ def test_pollers_detected_every_job(results: dict[str, Any], name: str) -> None:
     assert result["lag_p95_s"] >= result["lag_p50_s"]
 
 
-def test_jobwatch_reports_its_policy_and_intervals(results: dict[str, Any]) -> None:
-    result = _contenders(results)["jobwatch"]
+@pytest.mark.parametrize("name", ["jobwatch", "jobwatch-aiohttp"])
+def test_jobwatch_reports_its_policy_and_intervals(results: dict[str, Any], name: str) -> None:
+    result = _contenders(results).get(name)
+    if result is None or "skipped" in result:
+        pytest.skip(f"{name} is not installed")
     assert result["gave_up"] == 0
     assert result["policy"]["initial"] > 0
     assert result["interval_mean_s"] > 0
@@ -114,9 +119,12 @@ def test_jobwatch_reports_its_policy_and_intervals(results: dict[str, Any]) -> N
 
 def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     names = [t["target"] for t in results["targets"]]
-    assert len(names) == 7
+    stacks = 2 if _installed("aiohttp") else 1
+    assert len(names) == 4 * stacks + 3  # CPU, naive, SDK, lag per stack; RSS, stall, engine
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
-    assert results["targets"][0]["value"] > 0  # jobwatch / floor was computed
+    cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
+    assert len(cpu) == stacks
+    assert all(t["value"] > 0 for t in cpu)  # jobwatch / floor was computed
 
 
 def test_big_scenario_saw_every_job(results: dict[str, Any]) -> None:
