@@ -35,6 +35,7 @@ from jobwatch._exchange import (
     Exchange,
     HttpxExchange,
     aiohttp_available,
+    http_transport,
     native_auth,
 )
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
@@ -192,28 +193,36 @@ class Client:
     @property
     def _exchange(self) -> Exchange:
         """The HTTP exchange, made on first use (inside the event loop, to pick a stack)."""
+        if self._closed:
+            raise RuntimeError("this client was closed")
         exchange = self._lazy_exchange
         if exchange is not None:
             return exchange
-        if self._closed:
-            raise RuntimeError("this client was closed")
         common: dict[str, Any] = {
             "auth": self._auth,
             "timeout": self.timeout,
             "max_body_bytes": self.max_body_bytes,
         }
+        direct = native_auth(self._auth)
         if self._http_given is not None:
-            exchange = HttpxExchange(self._http_given, owned=False, name="custom", **common)
+            exchange = HttpxExchange(client=self._http_given, owned=False, name="custom", **common)
         elif self._transport is not None:
-            http = httpx.AsyncClient(transport=self._transport, timeout=self.timeout)
-            exchange = HttpxExchange(http, owned=True, name="custom", **common)
-        elif self._fast is not False and _on_asyncio() and fast_available():
+            given = self._transport
+            if direct:
+                exchange = HttpxExchange(transport=given, owned=True, name="custom", **common)
+            else:
+                http = httpx.AsyncClient(transport=given, timeout=self.timeout)
+                exchange = HttpxExchange(client=http, owned=True, name="custom", **common)
+        elif direct and self._fast is not False and _on_asyncio() and fast_available():
             exchange = AiohttpExchange(
                 self.endpoint, verify=self._verify, connections=self.max_in_flight, **common
             )
+        elif direct:
+            transport = http_transport(self.endpoint, self._verify)
+            exchange = HttpxExchange(transport=transport, owned=True, name="httpx", **common)
         else:
             http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), verify=self._verify)
-            exchange = HttpxExchange(http, owned=True, name="httpx", **common)
+            exchange = HttpxExchange(client=http, owned=True, name="httpx", **common)
         self._lazy_exchange = exchange
         return exchange
 
@@ -223,7 +232,8 @@ class Client:
 
         ``custom`` is a client or transport you passed in.
         """
-        return self._exchange.name
+        exchange = self._lazy_exchange
+        return exchange.name if exchange is not None else self._exchange.name
 
     def statistics(self) -> ClientStatistics:
         """Counters since the client was made: requests sent, retries, failed calls."""

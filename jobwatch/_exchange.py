@@ -36,7 +36,10 @@ __all__ = [
     "HttpxExchange",
     "Reply",
     "aiohttp_available",
+    "env_proxy",
+    "http_transport",
     "native_auth",
+    "signed",
 ]
 
 
@@ -70,6 +73,20 @@ def aiohttp_available() -> bool:
 def native_auth(auth: httpx.Auth | None) -> bool:
     """True for the authentications the aiohttp exchange applies itself (one-step flows)."""
     return auth is None or isinstance(auth, TokenAuth | AKSKAuth | httpx.BasicAuth)
+
+
+def signed(auth: httpx.Auth, request: httpx.Request) -> httpx.Request:
+    """``request`` after a one-step authentication flow (the request it yields first)."""
+    flow = auth.sync_auth_flow(request)
+    try:
+        return next(flow)
+    finally:
+        flow.close()
+
+
+def http_transport(endpoint: str, verify: bool | ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport for ``endpoint``, through the proxy the environment names."""
+    return httpx.AsyncHTTPTransport(verify=verify, proxy=env_proxy(httpx.URL(endpoint)))
 
 
 def _too_large(status: int, cap: int) -> ResponseTooLarge:
@@ -118,30 +135,54 @@ def _transport_error(exc: BaseException, host: str, *, timed_out: bool) -> Excep
 
 
 class HttpxExchange:
-    """GETs through an ``httpx.AsyncClient``; the timeout is an anyio scope around it all."""
+    """GETs through httpx; the timeout is an anyio scope around the whole exchange.
+
+    With ``transport`` the request goes straight to the transport: no cookies,
+    redirects, event hooks or auth flows, which an ``AsyncClient`` spends about
+    a quarter of a request's CPU on and which a status query does not need
+    (one-step authentications are applied here).  With ``client`` it goes through
+    that ``httpx.AsyncClient`` and everything it was configured with.
+    """
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
         *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None,
         timeout: float,
         max_body_bytes: int,
         owned: bool,
         name: str,
     ) -> None:
-        self.http = http
+        if (client is None) == (transport is None):
+            raise ValueError("pass client or transport")
+        if transport is not None and not native_auth(auth):
+            raise ValueError(f"a bare transport cannot apply {type(auth).__name__}")
         self.name = name
+        self._client = client
+        self._transport = transport
         self._auth = auth
         self._timeout = timeout
         self._cap = max_body_bytes
         self._owned = owned
 
     async def get(self, url: str, headers: dict[str, str]) -> Reply:
-        request = self.http.build_request("GET", url, headers=headers)
+        client, transport = self._client, self._transport
+        if transport is not None:
+            request = httpx.Request("GET", url, headers=headers)
+            if self._auth is not None:
+                request = signed(self._auth, request)
+        else:
+            assert client is not None
+            request = client.build_request("GET", url, headers=headers)
         try:
             with anyio.fail_after(self._timeout):
-                response = await self.http.send(request, auth=self._auth, stream=True)
+                if transport is not None:
+                    response = await transport.handle_async_request(request)
+                else:
+                    assert client is not None
+                    response = await client.send(request, auth=self._auth, stream=True)
                 try:
                     body = await self._read_capped(response)
                 finally:
@@ -177,8 +218,12 @@ class HttpxExchange:
         raise _too_large(response.status_code, cap)
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self.http.aclose()
+        if not self._owned:
+            return
+        if self._client is not None:
+            await self._client.aclose()
+        elif self._transport is not None:
+            await self._transport.aclose()
 
 
 #: What a closed connection may still yield from its buffers before it stops.
@@ -250,7 +295,7 @@ class AiohttpExchange:
         self._cap = max_body_bytes
         self._errors = aiohttp.ClientError
         self._url = yarl.URL
-        self._proxy = _env_proxy(httpx.URL(endpoint))
+        self._proxy = env_proxy(httpx.URL(endpoint))
 
     async def get(self, url: str, headers: dict[str, str]) -> Reply:
         auth = self._auth
@@ -259,12 +304,9 @@ class AiohttpExchange:
         elif auth is not None:
             # One-step flows (AK/SK signing, basic): sign what will be sent, then
             # send exactly that URL, byte for byte.
-            request = httpx.Request("GET", url, headers=headers)
-            flow = auth.sync_auth_flow(request)
-            signed = next(flow)
-            flow.close()
-            url = str(signed.url)
-            headers = dict(signed.headers.items())
+            request = signed(auth, httpx.Request("GET", url, headers=headers))
+            url = str(request.url)
+            headers = dict(request.headers.items())
         target = self._url(url, encoded=True)
         try:
             async with self._session.get(
@@ -301,7 +343,7 @@ class AiohttpExchange:
         await self._session.close()
 
 
-def _env_proxy(endpoint: httpx.URL) -> Any:
+def env_proxy(endpoint: httpx.URL) -> Any:
     """The proxy URL the environment names for ``endpoint`` (None when none or bypassed)."""
     proxies = urllib.request.getproxies_environment()
     if not proxies or urllib.request.proxy_bypass(endpoint.host):

@@ -210,3 +210,23 @@ async def test_the_proxy_named_in_the_environment_is_used(
     async with client("http://jobs.example.test", stack) as c:
         assert (await c.fetch(EvsJob("chunked"))).state is JobState.SUCCEEDED
     assert _Handler.seen == ["GET http://jobs.example.test/v1/proj-1/jobs/chunked HTTP/1.1"]
+
+
+class _StampAuth(httpx.Auth):
+    """A user's own authentication: jobwatch runs its flow through httpx.AsyncClient."""
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:  # type: ignore[override]
+        request.headers["X-Stamp"] = "stamped"
+        yield request
+
+
+async def test_a_users_own_auth_goes_through_httpx_whatever_the_stack(anyio_backend: str) -> None:
+    sim = simulator()
+    async with Client("http://sim.test", P, transport=sim.transport(), auth=_StampAuth()) as c:
+        assert (await c.fetch(EvsJob("plain"))).state is JobState.RUNNING
+        assert c.transport_name == "custom"
+    with serve(sim) as url:
+        async with Client(url, P, auth=_StampAuth()) as c:
+            assert (await c.fetch(EvsJob("plain"))).state is JobState.RUNNING
+            assert c.transport_name == "httpx"  # not aiohttp, even on asyncio
+    assert [r.headers.get("x-stamp") for r in sim.requests] == ["stamped", "stamped"]
