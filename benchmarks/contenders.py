@@ -421,6 +421,8 @@ async def watch_jobs(url: str, scenario: Scenario, params: Params) -> Result:
     client_options: dict[str, Any] = {}
     if params.get("max_in_flight"):
         client_options["max_in_flight"] = int(params["max_in_flight"])
+    if params.get("auth") == "aksk":  # signs every request, as the SDK contender does
+        client_options["auth"] = jobwatch.AKSKAuth("BENCHAK0000000000001", "bench-secret-key")
     refs = [jobwatch.EvsJob(job_id(i)) for i in range(scenario.n)]
     intervals = Intervals()
     detected: dict[jobwatch.JobRef, tuple[float, float | None]] = {}

@@ -36,13 +36,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAX_IN_FLIGHT = int(inspect.signature(jobwatch.Client).parameters["max_in_flight"].default)
 Result = dict[str, Any]
 
-MAIN_CONTENDERS = ("floor", "naive", "sdk", "jobwatch", "jobwatch-aiohttp")
+MAIN_CONTENDERS = (
+    "floor",
+    "naive",
+    "sdk",
+    "jobwatch",
+    "jobwatch-aiohttp",
+    "jobwatch-aiohttp-aksk",
+)
 #: Variants for analysis, run only when named in --contenders.
 OPTIONAL_CONTENDERS = ("naive-bounded", "jobwatch-inflight4")
 #: What each contender needs beyond the project's own dependencies.
 NEEDS = {
     "sdk": "huaweicloudsdkevs",
     "jobwatch-aiohttp": "aiohttp",
+    "jobwatch-aiohttp-aksk": "aiohttp",
     "floor-aiohttp": "httpx_aiohttp",
     "floor-aiohttp-raw": "aiohttp",
 }
@@ -258,6 +266,16 @@ class Harness:
                     "jobwatch-aiohttp",
                     "jobwatch",
                     {"policy": c.policy, "time_limit": limit, "transport": "aiohttp"},
+                ),
+                (
+                    "jobwatch-aiohttp-aksk",
+                    "jobwatch",
+                    {
+                        "policy": c.policy,
+                        "time_limit": limit,
+                        "transport": "aiohttp",
+                        "auth": "aksk",
+                    },
                 ),
                 (
                     "jobwatch-inflight4",

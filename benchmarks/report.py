@@ -20,6 +20,7 @@ ORDER = (
     "jobwatch",
     "jobwatch-inflight4",
     "jobwatch-aiohttp",
+    "jobwatch-aiohttp-aksk",
 )
 
 
@@ -93,6 +94,9 @@ def ratios(contenders: dict[str, Result]) -> dict[str, float | None]:
         ),
         "naive/jobwatch-aiohttp": _ratio(with_lower_bound(contenders.get("naive")), jw_aio),
         "sdk/jobwatch-aiohttp": _ratio(contenders.get("sdk"), jw_aio),
+        "sdk/jobwatch-aiohttp-aksk": _ratio(
+            contenders.get("sdk"), contenders.get("jobwatch-aiohttp-aksk")
+        ),
     }
 
 
@@ -383,11 +387,15 @@ def targets(results: Result) -> list[Result]:
             f"{_x(value)}{note}{bound_note}",
         )
         value = _ratio(contenders.get("sdk"), jw)
+        signing = contenders.get(f"{jw_name}-aksk")
+        signed_note = ""
+        if signing is not None and "cpu_per_poll_ms" in signing:
+            signed_note = f"; {_x(_ratio(contenders.get('sdk'), signing))} when both sign AK/SK"
         add(
             f"official SDK >= 3x jobwatch's CPU per poll ({stack})",
             value,
             lambda v: v >= 3,
-            f"{_x(value)}{note}",
+            f"{_x(value)}{note}{signed_note}",
         )
         value = jw.get("lag_over_interval")
         busy = jw.get("server_busy", None)
