@@ -6,9 +6,13 @@ says which events to emit and when to poll next (None when the watch ended).
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import pickle
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, GiveUpReason, PollPolicy, Transition
@@ -21,6 +25,14 @@ from jobwatch._exceptions import (
 )
 from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot, JobState
+
+#: The fields of a ``JobSnapshot`` but ``ref`` and ``state`` (see ``_pack``), and
+#: the places of its times among them.
+_OTHER = tuple(f.name for f in dataclasses.fields(JobSnapshot) if f.name not in ("ref", "state"))
+_other_fields = operator.attrgetter(*_OTHER)
+_TIMES_AT = (_OTHER.index("begin_time"), _OTHER.index("end_time"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class SubJob:
@@ -47,7 +59,7 @@ class Tracked:
         "errors",
         "graph",
         "in_flight",
-        "last",
+        "packed",
         "polls",
         "ref",
         "removed",
@@ -81,9 +93,55 @@ class Tracked:
         self.done = False
         self.removed = False
         self.in_flight = False
-        self.last: JobSnapshot | None = None
+        self.packed: bytes | JobSnapshot | None = None
         self.subs: dict[JobRef, SubJob] | None = None
         self.graph: Graph | None = None
+
+    # The last snapshot is kept for ``GaveUp.last``, which few watches ever need, as
+    # bytes: a bytes object is not tracked by the garbage collector, whereas a
+    # snapshot and its dicts are several tracked objects per job, replaced on every
+    # poll, that live long enough to reach the oldest generation.  With 100,000 jobs
+    # that made CPython run a full collection (of every object in the process, 0.1
+    # to 0.3 s of stalled event loop) every few seconds.
+
+    @property
+    def last(self) -> JobSnapshot | None:
+        """The last snapshot seen (an equal copy of it, ``raw`` included)."""
+        packed = self.packed
+        if isinstance(packed, bytes):
+            return _unpack(self.ref, packed)
+        return packed
+
+    @last.setter
+    def last(self, snapshot: JobSnapshot | None) -> None:
+        self.packed = None if snapshot is None else _pack(self.ref, snapshot)
+
+
+def _pack(ref: JobRef, snapshot: JobSnapshot) -> bytes | JobSnapshot:
+    """``snapshot`` as bytes (the snapshot itself if some value in it cannot be pickled)."""
+    own_ref = None if snapshot.ref is ref or snapshot.ref == ref else snapshot.ref
+    fields: list[Any] = list(_other_fields(snapshot))
+    # A time in UTC goes as microseconds since the epoch and a bit of ``utc``: a
+    # datetime takes four times as long to pickle as the rest of a snapshot.
+    utc = 0
+    for at in _TIMES_AT:
+        value = fields[at]
+        if value is not None and value.tzinfo is UTC:
+            fields[at] = (value - _EPOCH) // _MICROSECOND
+            utc |= 1 << at
+    try:
+        return pickle.dumps((own_ref, snapshot.state.value, utc, fields), pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - e.g. a raw mapping a custom client filled with anything
+        return snapshot
+
+
+def _unpack(ref: JobRef, packed: bytes) -> JobSnapshot:
+    own_ref, state, utc, fields = pickle.loads(packed)  # noqa: S301 - bytes made by _pack
+    for at in _TIMES_AT:
+        if utc >> at & 1:
+            fields[at] = _EPOCH + fields[at] * _MICROSECOND
+    others = dict(zip(_OTHER, fields, strict=True))
+    return JobSnapshot(ref=ref if own_ref is None else own_ref, state=JobState(state), **others)
 
 
 class Graph:

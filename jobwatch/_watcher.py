@@ -120,7 +120,11 @@ class Watcher:
         self._keep_outcomes = keep_outcomes
         self._jobs: dict[JobRef, Tracked] = {}
         self._graphs: dict[tuple[int, str], Graph] = {}
-        self._heap: list[tuple[float, int, Target]] = []
+        # Heap entries are (due, key) with the target in _queued[key]: a tuple of a
+        # float and an int is not tracked by the garbage collector, and this one is
+        # made anew at each poll of each job (see Tracked.last).
+        self._heap: list[tuple[float, int]] = []
+        self._queued: dict[int, Target] = {}
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self._wake_at = math.inf
@@ -262,17 +266,20 @@ class Watcher:
         target.due = due
         if isinstance(target, Graph):
             target.queued = True
-        heapq.heappush(self._heap, (due, next(self._seq), target))
+        key = next(self._seq)
+        self._queued[key] = target
+        heapq.heappush(self._heap, (due, key))
         if due < self._wake_at:
             self._wake_at = due  # the scheduler recomputes it when it wakes
             self._wake.set()
 
     async def _schedule_loop(self, dispatch: MemoryObjectSendStream[Target]) -> None:
-        heap = self._heap
+        heap, queued = self._heap, self._queued
         while True:
             now = anyio.current_time()
             while heap and heap[0][0] <= now:
-                due, _, target = heapq.heappop(heap)
+                due, key = heapq.heappop(heap)
+                target = queued.pop(key)
                 if target.due != due or target.done or target.in_flight:
                     continue  # superseded entry
                 target.in_flight = True
