@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import ssl
 from collections.abc import (
@@ -146,6 +147,8 @@ class Client:
         self._fast = fast
         self._verify = verify
         self._lazy_exchange: Exchange | None = None
+        if fast is not False and http_client is None and transport is None:
+            preload_fast()  # importing aiohttp takes ~0.2 s: not at the first request
         self._closed = False
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
@@ -397,6 +400,16 @@ class Client:
         data = _dialects.decode_json(body, status_code=status)
         _dialects.raise_for_error_body(data, body=body, request_id=request_id)
         return data
+
+
+def preload_fast() -> None:
+    """Import aiohttp now if it could be used (not on trio), so that no request pays for it."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = None
+    if library != "trio" and fast_available():
+        importlib.import_module("aiohttp")
 
 
 def fast_available() -> bool:
