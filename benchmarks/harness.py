@@ -78,6 +78,7 @@ class Config:
     big_n: int = 100_000
     big_time_limit: float = 240.0
     big_settle: float = 5.0
+    big_gc_recipe: bool = True  # big again with gc.disable() while registering, then gc.freeze()
     coalesce_ns: tuple[int, ...] = (10, 100, 1_000)
     coalesce_a: float = 3.0  # engine jobs complete at a uniform time in [a, b] seconds
     coalesce_b: float = 15.0
@@ -343,7 +344,14 @@ class Harness:
         server = Server(scenario, self.log)
         try:
             timeout = c.big_time_limit + c.big_settle + 180
-            return run_contender(server, "big", params, timeout, self.log, "big")
+            result = run_contender(server, "big", params, timeout, self.log, "big")
+            if c.big_gc_recipe:
+                self.say(f"  big: {c.big_n} jobs, gc.freeze() after registering")
+                params = {**params, "gc": "freeze"}
+                result["gc_freeze"] = run_contender(
+                    server, "big", params, timeout, self.log, "big-gc-freeze"
+                )
+            return result
         finally:
             server.stop()
 
