@@ -188,6 +188,29 @@ def decomposition(contenders: dict[str, Result]) -> list[str]:
     return lines
 
 
+def _big_row(name: str, big: Result) -> list[str]:
+    stall, steady = big.get("stall", {}), big.get("stall_after_register", {})
+    full = big.get("gc", {}).get("gen2", {})
+    return [
+        name,
+        _fmt(big.get("jobs"), "d"),
+        _fmt(big.get("seen"), "d"),
+        _fmt(big.get("all_seen_s"), ".1f"),
+        _fmt(big.get("polls"), "d"),
+        _fmt(big.get("cpu_per_poll_ms"), ".3f"),
+        _fmt(big.get("steady_cpu_per_poll_ms"), ".3f"),
+        _fmt(big.get("peak_rss_mb"), ".1f"),
+        _fmt(big.get("rss_before_mb"), ".1f"),
+        _fmt(big.get("register_s", 0) * 1000, ".0f"),
+        _fmt(stall.get("max_ms"), ".1f"),
+        _fmt(steady.get("max_ms"), ".1f"),
+        _fmt(steady.get("p99_ms"), ".1f"),
+        _fmt(steady.get("over_50ms"), "d"),
+        _fmt(full.get("count"), "d"),
+        _fmt(full.get("max_ms"), ".1f"),
+    ]
+
+
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -242,25 +265,15 @@ def render(results: Result) -> str:
         if "error" in big:
             out.append(f"  error: {big['error']}")
         else:
-            stall, steady = big.get("stall", {}), big.get("stall_after_register", {})
-            rows = [
-                [
-                    _fmt(big.get("jobs"), "d"),
-                    _fmt(big.get("seen"), "d"),
-                    _fmt(big.get("all_seen_s"), ".1f"),
-                    _fmt(big.get("polls"), "d"),
-                    _fmt(big.get("cpu_per_poll_ms"), ".3f"),
-                    _fmt(big.get("steady_cpu_per_poll_ms"), ".3f"),
-                    _fmt(big.get("peak_rss_mb"), ".1f"),
-                    _fmt(big.get("rss_before_mb"), ".1f"),
-                    _fmt(big.get("register_s", 0) * 1000, ".0f"),
-                    _fmt(stall.get("max_ms"), ".1f"),
-                    _fmt(steady.get("max_ms"), ".1f"),
-                    _fmt(steady.get("p99_ms"), ".1f"),
-                    _fmt(steady.get("over_50ms"), "d"),
-                ]
-            ]
+            variants = [("default", big)]
+            recipe = big.get("gc_freeze")
+            if recipe is not None and "error" not in recipe:
+                variants.append(("gc recipe", recipe))
+            elif recipe is not None:
+                out.append(f"  gc recipe: error: {recipe['error']}")
+            rows = [_big_row(name, run) for name, run in variants]
             headers = [
+                "variant",
                 "jobs",
                 "seen",
                 "all seen s",
@@ -274,6 +287,8 @@ def render(results: Result) -> str:
                 "after reg.",
                 "p99 after",
                 ">50ms after",
+                "full GCs",
+                "max GC ms",
             ]
             out.append(_table(headers, rows))
     coalesce = results.get("coalesce")
@@ -419,16 +434,24 @@ def targets(results: Result) -> list[Result]:
         f"{_fmt(value, '.1f')} MB{big_note} "
         f"(before watching {_fmt(big.get('rss_before_mb'), '.1f')} MB)",
     )
-    stall = big.get("stall", {}).get("max_ms")
-    steady = big.get("stall_after_register", {}).get("max_ms")
-    add(
-        "100,000 watched jobs: no event-loop stall over 50 ms",
-        stall,
-        lambda v: v <= 50,
-        f"longest {_fmt(stall, '.1f')} ms{big_note} (watch_many of all jobs "
-        f"{_fmt(big.get('register_s', 0) * 1000, '.0f')} ms; after it: longest "
-        f"{_fmt(steady, '.1f')} ms)",
-    )
+    for name, run in (
+        ("default", big),
+        ("gc.disable() + gc.freeze() recipe", big.get("gc_freeze")),
+    ):
+        if run is None or "error" in run:
+            continue
+        stall = run.get("stall", {}).get("max_ms")
+        steady = run.get("stall_after_register", {}).get("max_ms")
+        full = run.get("gc", {}).get("gen2", {})
+        add(
+            f"100,000 watched jobs: no event-loop stall over 50 ms ({name})",
+            stall,
+            lambda v: v <= 50,
+            f"longest {_fmt(stall, '.1f')} ms{big_note} (registering all jobs with "
+            f"awatch_many {_fmt(run.get('register_s', 0) * 1000, '.0f')} ms; after it: "
+            f"longest {_fmt(steady, '.1f')} ms; {_fmt(full.get('count'), 'd')} full GCs, "
+            f"longest {_fmt(full.get('max_ms'), '.1f')} ms)",
+        )
     coalesce: dict[str, Result] = results.get("coalesce") or {}
     per_tick = {k: r.get("requests_per_tick") for k, r in coalesce.items() if "error" not in r}
     measured = [v for v in per_tick.values() if isinstance(v, int | float)]

@@ -38,3 +38,33 @@ def test_readme_example_runs_and_prints_what_it_says(code: str) -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
     assert out.getvalue().splitlines() == expected
+
+
+@pytest.mark.anyio
+async def test_the_readme_gc_recipe_registers_and_leaves_the_collector_on() -> None:
+    import gc
+
+    from jobwatch import Client, EvsJob, PollPolicy, Watcher
+    from jobwatch.sim import Simulator
+
+    (recipe,) = [b for b in BLOCKS if "gc.freeze()" in b]
+    namespace: dict[str, object] = {}
+    exec(compile(recipe, str(README), "exec"), namespace)  # noqa: S102
+    register = namespace["register"]
+    assert callable(register)
+    sim = Simulator()
+    refs = [EvsJob(f"job-{i}") for i in range(50)]
+    for ref in refs:
+        sim.add_evs_job("p", ref.job_id, [(0, "RUNNING")])
+    policy = PollPolicy(initial=600.0, maximum=600.0)
+    try:
+        async with (
+            Client("http://sim.test", "p", transport=sim.transport()) as client,
+            Watcher(client, policy=policy, events=False) as watcher,
+        ):
+            await register(watcher, refs)
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
+            assert watcher.statistics().jobs_watched == len(refs)
+    finally:
+        gc.unfreeze()
