@@ -78,17 +78,19 @@ class Client:
     engine jobs).  ``auth`` is a ``TokenAuth``, an ``AKSKAuth`` or any ``httpx.Auth``.
 
     Pass ``http_client`` to use your own ``httpx.AsyncClient`` (it is not closed
-    by ``aclose``), or ``transport`` to give the client's own one a transport
-    (``httpx.ASGITransport(app=simulator.app)`` runs against the simulator
-    in-process).  ``verify`` turns TLS certificate checks off when False: do that
-    only on purpose.
+    by ``aclose``), or ``transport`` for an httpx transport the client sends to
+    directly (``httpx.ASGITransport(app=simulator.app)`` runs against the
+    simulator in-process; it is closed by ``aclose``).  ``verify`` turns TLS
+    certificate checks off when False: do that only on purpose.
 
-    ``fast`` chooses the HTTP transport of the client's own ``httpx.AsyncClient``:
-    with the ``fast`` extra installed (httpx-aiohttp) and on asyncio, the aiohttp
-    transport costs about half the CPU per request of httpx's own; ``None`` (the
-    default) uses it when it can, ``True`` requires it to be installed (and still
-    falls back to httpx's transport on trio, where aiohttp cannot run), ``False``
-    never uses it.  ``client.transport_name`` says which one is in use.
+    ``fast`` chooses the HTTP stack when you pass neither: with the ``fast`` extra
+    installed (aiohttp) and on asyncio, an ``aiohttp.ClientSession`` driven
+    directly, about a quarter of the CPU per request of httpx's stack; otherwise
+    httpx's own transport.  ``None`` (the default) uses aiohttp when it can,
+    ``True`` requires it to be installed (and still falls back to httpx on trio,
+    where aiohttp cannot run), ``False`` never uses it.  An ``auth`` other than
+    ``TokenAuth``, ``AKSKAuth``, ``httpx.BasicAuth`` or None runs through an
+    ``httpx.AsyncClient``.  ``client.transport_name`` says which stack is in use.
 
     Use it as an async context manager, or call ``aclose()`` when done::
 
