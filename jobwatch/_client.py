@@ -36,7 +36,7 @@ from jobwatch._exchange import (
     Exchange,
     HttpxExchange,
     aiohttp_available,
-    http_transport,
+    http_transports,
     native_auth,
 )
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
@@ -214,7 +214,7 @@ class Client:
         elif self._transport is not None:
             given = self._transport
             if direct:
-                exchange = HttpxExchange(transport=given, owned=True, name="custom", **common)
+                exchange = HttpxExchange(transports=[given], owned=True, name="custom", **common)
             else:
                 http = httpx.AsyncClient(transport=given, timeout=self.timeout)
                 exchange = HttpxExchange(client=http, owned=True, name="custom", **common)
@@ -223,8 +223,8 @@ class Client:
                 self.endpoint, verify=self._verify, connections=self.max_in_flight, **common
             )
         elif direct:
-            transport = http_transport(self.endpoint, self._verify)
-            exchange = HttpxExchange(transport=transport, owned=True, name="httpx", **common)
+            transports = http_transports(self.endpoint, self._verify, self.max_in_flight)
+            exchange = HttpxExchange(transports=transports, owned=True, name="httpx", **common)
         else:
             http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), verify=self._verify)
             exchange = HttpxExchange(client=http, owned=True, name="httpx", **common)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
@@ -37,7 +37,7 @@ __all__ = [
     "Reply",
     "aiohttp_available",
     "env_proxy",
-    "http_transport",
+    "http_transports",
     "native_auth",
     "signed",
 ]
@@ -84,9 +84,21 @@ def signed(auth: httpx.Auth, request: httpx.Request) -> httpx.Request:
         flow.close()
 
 
-def http_transport(endpoint: str, verify: bool | ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport for ``endpoint``, through the proxy the environment names."""
-    return httpx.AsyncHTTPTransport(verify=verify, proxy=env_proxy(httpx.URL(endpoint)))
+#: Connections per transport when the client spreads its requests over several.
+CONNECTIONS_PER_TRANSPORT = 2
+
+
+def http_transports(
+    endpoint: str, verify: bool | ssl.SSLContext, in_flight: int
+) -> list[httpx.AsyncBaseTransport]:
+    """httpx's own transports for ``in_flight`` requests to ``endpoint`` (proxied as the
+    environment says), a couple of connections each, sharing one TLS context."""
+    context = (
+        verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+    )
+    proxy = env_proxy(httpx.URL(endpoint))
+    count = -(-in_flight // CONNECTIONS_PER_TRANSPORT)
+    return [httpx.AsyncHTTPTransport(verify=context, proxy=proxy) for _ in range(count)]
 
 
 def _too_large(status: int, cap: int) -> ResponseTooLarge:
@@ -137,45 +149,62 @@ def _transport_error(exc: BaseException, host: str, *, timed_out: bool) -> Excep
 class HttpxExchange:
     """GETs through httpx; the timeout is an anyio scope around the whole exchange.
 
-    With ``transport`` the request goes straight to the transport: no cookies,
-    redirects, event hooks or auth flows, which an ``AsyncClient`` spends about
-    a quarter of a request's CPU on and which a status query does not need
-    (one-step authentications are applied here).  With ``client`` it goes through
-    that ``httpx.AsyncClient`` and everything it was configured with.
+    With ``transports`` a request goes straight to the least busy of them: no
+    cookies, redirects, event hooks or auth flows, which an ``AsyncClient`` spends
+    about a fifth of a request's CPU on and which a status query does not need
+    (one-step authentications are applied here).  Several transports of a couple
+    of connections each cost less than one pool holding them all: httpcore polls
+    the socket of every idle connection of a pool on each request.  With
+    ``client`` a request goes through that ``httpx.AsyncClient`` and everything
+    it was configured with.
     """
 
     def __init__(
         self,
         *,
         client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transports: Sequence[httpx.AsyncBaseTransport] = (),
         auth: httpx.Auth | None,
         timeout: float,
         max_body_bytes: int,
         owned: bool,
         name: str,
     ) -> None:
-        if (client is None) == (transport is None):
-            raise ValueError("pass client or transport")
-        if transport is not None and not native_auth(auth):
+        if (client is None) == (not transports):
+            raise ValueError("pass client or transports")
+        if transports and not native_auth(auth):
             raise ValueError(f"a bare transport cannot apply {type(auth).__name__}")
         self.name = name
         self._client = client
-        self._transport = transport
+        self._transports = list(transports)
+        self._busy = [0] * len(self._transports)
         self._auth = auth
         self._timeout = timeout
         self._cap = max_body_bytes
         self._owned = owned
 
     async def get(self, url: str, headers: dict[str, str]) -> Reply:
-        client, transport = self._client, self._transport
-        if transport is not None:
-            request = httpx.Request("GET", url, headers=headers)
-            if self._auth is not None:
-                request = signed(self._auth, request)
-        else:
-            assert client is not None
+        client = self._client
+        if client is not None:
             request = client.build_request("GET", url, headers=headers)
+            return await self._exchange(request, client, None)
+        request = httpx.Request("GET", url, headers=headers)
+        if self._auth is not None:
+            request = signed(self._auth, request)
+        busy = self._busy
+        shard = busy.index(min(busy))
+        busy[shard] += 1
+        try:
+            return await self._exchange(request, None, self._transports[shard])
+        finally:
+            busy[shard] -= 1
+
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        client: httpx.AsyncClient | None,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> Reply:
         try:
             with anyio.fail_after(self._timeout):
                 if transport is not None:
@@ -222,8 +251,8 @@ class HttpxExchange:
             return
         if self._client is not None:
             await self._client.aclose()
-        elif self._transport is not None:
-            await self._transport.aclose()
+        for transport in self._transports:
+            await transport.aclose()
 
 
 #: What a closed connection may still yield from its buffers before it stops.

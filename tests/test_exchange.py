@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
+import anyio
 import httpx
 import pytest
 
@@ -29,6 +30,7 @@ from jobwatch import (
     RetryPolicy,
     TokenAuth,
 )
+from jobwatch._exchange import HttpxExchange, http_transports
 from jobwatch.sim import Fault, MonotonicClock, SimAuth, Simulator, serve
 
 pytestmark = pytest.mark.anyio
@@ -230,3 +232,50 @@ async def test_a_users_own_auth_goes_through_httpx_whatever_the_stack(anyio_back
             assert (await c.fetch(EvsJob("plain"))).state is JobState.RUNNING
             assert c.transport_name == "httpx"  # not aiohttp, even on asyncio
     assert [r.headers.get("x-stamp") for r in sim.requests] == ["stamped", "stamped"]
+
+
+class _Gate(httpx.AsyncBaseTransport):
+    """Holds every request until released; counts how many it holds at most."""
+
+    def __init__(self, release: anyio.Event) -> None:
+        self.release = release
+        self.now = self.most = self.total = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.now += 1
+        self.total += 1
+        self.most = max(self.most, self.now)
+        try:
+            await self.release.wait()
+        finally:
+            self.now -= 1
+        return httpx.Response(200, json={"status": "RUNNING"})
+
+
+async def test_requests_go_to_the_least_busy_transport() -> None:
+    release = anyio.Event()
+    gates = [_Gate(release) for _ in range(4)]
+    exchange = HttpxExchange(
+        transports=gates, auth=None, timeout=5, max_body_bytes=1000, owned=True, name="t"
+    )
+    replies: list[int] = []
+
+    async def one() -> None:
+        replies.append((await exchange.get("http://x.test/v1/p/jobs/j", {})).status)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        assert [g.now for g in gates] == [2, 2, 2, 2]
+        release.set()
+    assert replies == [200] * 8
+    assert [g.most for g in gates] == [2, 2, 2, 2]
+    await exchange.get("http://x.test/v1/p/jobs/j", {})
+    assert [g.total for g in gates] == [3, 2, 2, 2]  # all idle: the first one
+
+
+def test_the_client_spreads_its_own_httpx_connections() -> None:
+    transports = http_transports("https://evs.example.test", True, in_flight=8)
+    assert len(transports) == 4
+    assert len(http_transports("https://evs.example.test", True, in_flight=5)) == 3
