@@ -148,19 +148,12 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
     async with contextlib.AsyncExitStack() as stack:
         get = await stack.enter_async_context(raw_get(transport))
 
-        async def run(total: int) -> None:
+        async def one(i: int) -> None:
             nonlocal errors
-            feed: Iterator[int] = iter(range(total))
+            if await get(urls[i % len(urls)]) != 200:
+                errors += 1
 
-            async def worker() -> None:
-                nonlocal errors
-                for i in feed:
-                    if await get(urls[i % len(urls)]) != 200:
-                        errors += 1
-
-            await asyncio.gather(*(worker() for _ in range(inflight)))
-
-        result = await measured(run, url, warmup, count)
+        result = await measured(in_flight(inflight, one), url, warmup, count)
     return {
         "inflight": inflight,
         "transport": transport,
@@ -194,6 +187,24 @@ async def raw_get(transport: str) -> AsyncIterator[Callable[[str], Awaitable[int
         yield get_httpx
 
 
+Run = Callable[[int], Awaitable[None]]
+
+
+def in_flight(inflight: int, one: Run) -> Run:
+    """A run of ``total`` calls ``one(0) .. one(total - 1)``, ``inflight`` at a time."""
+
+    async def run(total: int) -> None:
+        feed: Iterator[int] = iter(range(total))
+
+        async def worker() -> None:
+            for i in feed:
+                await one(i)
+
+        await asyncio.gather(*(worker() for _ in range(inflight)))
+
+    return run
+
+
 async def measured(
     run: Callable[[int], Awaitable[None]], url: str, warmup: int, count: int
 ) -> Result:
@@ -220,16 +231,10 @@ async def fetch(url: str, scenario: Scenario, params: Params) -> Result:
         url, PROJECT, fast=transport == "aiohttp", max_in_flight=inflight
     ) as client:
 
-        async def run(total: int) -> None:
-            feed: Iterator[int] = iter(range(total))
+        async def one(i: int) -> None:
+            await client.fetch(refs[i % len(refs)])
 
-            async def worker() -> None:
-                for i in feed:
-                    await client.fetch(refs[i % len(refs)])
-
-            await asyncio.gather(*(worker() for _ in range(inflight)))
-
-        result = await measured(run, url, warmup, count)
+        result = await measured(in_flight(inflight, one), url, warmup, count)
     return {
         "inflight": inflight,
         "transport": transport,
