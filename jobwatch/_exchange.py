@@ -4,8 +4,9 @@ The client decides what to do with the answer; an exchange only moves bytes and
 turns the HTTP stack's own failures into ``RequestTimeout``, ``ConnectError``
 or ``ResponseTooLarge``.  Two kinds:
 
-- ``HttpxExchange``: any ``httpx.AsyncClient`` (the user's own, one on a given
-  transport, or ours on httpx's transport).  Runs on asyncio and trio.
+- ``HttpxExchange``: httpx transports driven directly (a few of httpx's own, or
+  the one the user gave), or an ``httpx.AsyncClient`` (the user's own, or one
+  around an ``httpx.Auth`` of theirs).  Runs on asyncio and trio.
 - ``AiohttpExchange``: an ``aiohttp.ClientSession`` driven directly, on
   asyncio only (the ``fast`` extra).  It skips httpx's request and response
   models, which cost about twice what aiohttp itself costs per request.
