@@ -14,35 +14,30 @@ from __future__ import annotations
 
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client, ClientStatistics, FetchResult
-from jobwatch._events import (
-    Event,
-    GaveUp,
-    GiveUpReason,
-    JobFailed,
-    PollDetails,
-    PollPolicy,
-    Transition,
-    WatchGaveUp,
-)
+from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, Transition
 from jobwatch._exceptions import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
     ConnectError,
+    JobFailed,
     JobNotFound,
     JobwatchError,
     NotFoundError,
     PermissionDeniedError,
+    PollFailed,
     RateLimitError,
     RequestTimeout,
     ResponseTooLarge,
     ResponseValidationError,
     ServerError,
     TransportError,
+    WatchGaveUp,
 )
 from jobwatch._limits import RateLimit
+from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
-from jobwatch._retry import RetryDetails, RetryPolicy
+from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
 from jobwatch._watcher import Watcher, WatcherStatistics
 
@@ -75,6 +70,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollDetails",
+    "PollFailed",
     "PollPolicy",
     "RateLimit",
     "RateLimitError",

@@ -40,8 +40,9 @@ from jobwatch._exchange import (
     native_auth,
 )
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
+from jobwatch._policies import RetryPolicy
 from jobwatch._refs import GesEngineJob, JobRef, engine_list_path, validate_id
-from jobwatch._retry import RetryDetails, RetryHook, RetryPolicy, parse_retry_after
+from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
 
 __all__ = ["Client", "ClientStatistics", "FetchResult"]

@@ -1,15 +1,12 @@
-"""What a watcher emits: state transitions, give-ups, and the poll policy that paces it."""
+"""What a watcher emits: state transitions and give-ups, and what its poll hook is told."""
 
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
-
-import backoff
 
 from jobwatch._exceptions import JobwatchError
 from jobwatch._refs import JobRef
@@ -19,72 +16,10 @@ __all__ = [
     "Event",
     "GaveUp",
     "GiveUpReason",
-    "JobFailed",
     "PollDetails",
-    "PollPolicy",
+    "PollHook",
     "Transition",
-    "WatchGaveUp",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class PollPolicy:
-    """How often a watcher polls each job.
-
-    Each job is polled after ``first_poll_delay``, then at intervals growing from
-    ``initial`` by ``multiplier`` up to ``maximum`` (``backoff.expo``), each
-    stretched or shrunk at random by up to ``jitter`` (a fraction).  The interval
-    goes back to ``initial`` whenever the job changes state.
-
-    - ``not_found_grace``: seconds a job may answer "not found" before it is first
-      seen (jobs take a moment to become visible); then the watch gives up with
-      ``not_found``.  A job seen before that vanishes gives up with ``expired``.
-    - ``deadline``: seconds a job may be watched before the watch gives up with
-      ``timed_out`` (None: no deadline).
-    - ``max_consecutive_errors``: failed polls in a row (after the client's own
-      retries) before the watch gives up with ``error``.
-    """
-
-    initial: float = 1.0
-    multiplier: float = 2.0
-    maximum: float = 30.0
-    jitter: float = 0.1
-    first_poll_delay: float = 0.0
-    not_found_grace: float = 15.0
-    deadline: float | None = None
-    max_consecutive_errors: int = 20
-    _table: tuple[float, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.initial <= 0 or self.maximum < self.initial:
-            raise ValueError("need 0 < initial <= maximum")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be at least 1")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-        if self.first_poll_delay < 0 or self.not_found_grace < 0:
-            raise ValueError("first_poll_delay and not_found_grace must not be negative")
-        if self.deadline is not None and self.deadline <= 0:
-            raise ValueError("deadline must be positive")
-        if self.max_consecutive_errors < 1:
-            raise ValueError("max_consecutive_errors must be at least 1")
-        # The schedule is the same for every job: compute it once, index it per job.
-        gen = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.maximum)
-        next(gen)  # prime: expo yields None first
-        table: list[float] = []
-        for value in gen:
-            table.append(value)
-            if value >= self.maximum or len(table) >= 64:
-                break
-        object.__setattr__(self, "_table", tuple(table))
-
-    def interval(self, step: int, rng: random.Random | None = None) -> float:
-        """The delay before poll number ``step + 1`` since the last change, jittered."""
-        base = self._table[min(step, len(self._table) - 1)]
-        if not self.jitter:
-            return base
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
-        return base * (1.0 + spread)
 
 
 class GiveUpReason(enum.StrEnum):
@@ -168,22 +103,3 @@ class PollDetails:
 
 
 PollHook = Callable[[PollDetails], None]
-
-
-class JobFailed(JobwatchError):
-    """``Watcher.wait(..., raise_on_failure=True)``: the job (or a sub-job) failed."""
-
-    def __init__(self, snapshot: JobSnapshot) -> None:
-        self.snapshot = snapshot
-        subs = len(snapshot.failed_sub_jobs)
-        detail = f" ({subs} failed sub-jobs)" if subs else ""
-        reason = f": {snapshot.fail_reason}" if snapshot.fail_reason else ""
-        super().__init__(f"job {snapshot.ref} ended {snapshot.state.value}{detail}{reason}")
-
-
-class WatchGaveUp(JobwatchError):
-    """``Watcher.wait``: the watcher gave up on the job (``outcome`` says why)."""
-
-    def __init__(self, outcome: GaveUp) -> None:
-        self.outcome = outcome
-        super().__init__(f"gave up on job {outcome.ref}: {outcome.reason.value}: {outcome.message}")

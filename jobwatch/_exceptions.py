@@ -14,8 +14,11 @@ Every error derives from ``JobwatchError``::
     │   │   └── JobNotFound             HTTP 404, or GES.8301 (sent with HTTP 400)
     │   ├── RateLimitError              HTTP 429, or APIGW.0308 throttling
     │   └── ServerError                 HTTP 5xx
-    └── ResponseValidationError         the body is not JSON, or does not fit the API
-        └── ResponseTooLarge            the body is larger than the configured cap
+    ├── ResponseValidationError         the body is not JSON, or does not fit the API
+    │   └── ResponseTooLarge            the body is larger than the configured cap
+    ├── PollFailed                      one poll failed in an unexpected way (``__cause__``)
+    ├── WatchGaveUp                     ``Watcher.wait``: the watcher gave up on the job
+    └── JobFailed                       ``Watcher.wait(raise_on_failure=True)``: the job failed
 
 ``APIStatusError`` carries ``status_code``, ``error_code``, ``message`` and
 ``request_id`` (from ``X-Request-Id``).  An error body sent with HTTP 200
@@ -27,23 +30,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobwatch._events import GaveUp
+    from jobwatch._snapshot import JobSnapshot
 
 __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
     "ConnectError",
+    "JobFailed",
     "JobNotFound",
     "JobwatchError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PollFailed",
     "RateLimitError",
     "RequestTimeout",
     "ResponseTooLarge",
     "ResponseValidationError",
     "ServerError",
     "TransportError",
+    "WatchGaveUp",
 ]
 
 JOB_NOT_FOUND_CODES = frozenset({"GES.8301"})
@@ -161,6 +171,34 @@ class ResponseValidationError(JobwatchError):
 
 class ResponseTooLarge(ResponseValidationError):
     """The body is larger than the client's ``max_body_bytes``; it was not read whole."""
+
+
+class PollFailed(JobwatchError):
+    """One poll of a job failed in a way no other error describes.
+
+    An exception the HTTP stack raised that jobwatch does not map, or a bug: the
+    watcher counts it as one failed poll of that job (``__cause__`` is the
+    original exception) and goes on watching every other job.
+    """
+
+
+class JobFailed(JobwatchError):
+    """``Watcher.wait(..., raise_on_failure=True)``: the job (or a sub-job) failed."""
+
+    def __init__(self, snapshot: JobSnapshot) -> None:
+        self.snapshot = snapshot
+        subs = len(snapshot.failed_sub_jobs)
+        detail = f" ({subs} failed sub-jobs)" if subs else ""
+        reason = f": {snapshot.fail_reason}" if snapshot.fail_reason else ""
+        super().__init__(f"job {snapshot.ref} ended {snapshot.state.value}{detail}{reason}")
+
+
+class WatchGaveUp(JobwatchError):
+    """``Watcher.wait``: the watcher gave up on the job (``outcome`` says why)."""
+
+    def __init__(self, outcome: GaveUp) -> None:
+        self.outcome = outcome
+        super().__init__(f"gave up on job {outcome.ref}: {outcome.reason.value}: {outcome.message}")
 
 
 def missing_from_list(job_id: str, graph_name: str) -> JobNotFound:

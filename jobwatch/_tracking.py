@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobwatch._client import Client
-from jobwatch._events import Event, GaveUp, GiveUpReason, PollPolicy, Transition
+from jobwatch._events import Event, GaveUp, GiveUpReason, Transition
 from jobwatch._exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -23,6 +23,7 @@ from jobwatch._exceptions import (
     JobwatchError,
     PermissionDeniedError,
 )
+from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot, JobState
 

@@ -19,18 +19,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from jobwatch._client import Client
-from jobwatch._events import (
-    Event,
-    GaveUp,
-    GiveUpReason,
-    JobFailed,
-    PollDetails,
-    PollHook,
-    PollPolicy,
-    Transition,
-    WatchGaveUp,
-)
-from jobwatch._exceptions import JobwatchError, missing_from_list
+from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, PollHook, Transition
+from jobwatch._exceptions import JobFailed, JobwatchError, WatchGaveUp, missing_from_list
+from jobwatch._policies import PollPolicy
 from jobwatch._refs import GesEngineJob, JobRef
 from jobwatch._resume import dump_state, load_state
 from jobwatch._snapshot import JobSnapshot, JobState

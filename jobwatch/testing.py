@@ -58,8 +58,7 @@ import httpx
 
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client
-from jobwatch._events import PollPolicy
-from jobwatch._retry import RetryPolicy
+from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._watcher import Watcher
 from jobwatch.sim import ApiName, Clock, ManualClock, RecordedRequest, Simulator, serve
 from jobwatch.sim._simulator import ClockT

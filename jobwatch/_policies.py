@@ -1,0 +1,152 @@
+"""The two policies: how often a watcher polls a job, and how the client retries a request.
+
+``PollPolicy`` paces each watched job (exponential backoff between polls, the
+not-found grace, the per-job deadline); ``RetryPolicy`` paces the attempts of
+one request (exponential backoff with full jitter, ``Retry-After`` and the
+gateway's throttling windows).  The delay arithmetic of both comes from
+``backoff``'s wait generators; the sleeping is done by their callers with
+``anyio.sleep`` (or a scheduled time), so that both work on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import backoff
+
+from jobwatch._exceptions import (
+    THROTTLING_CODES,
+    APIStatusError,
+    JobwatchError,
+    RateLimitError,
+    throttle_window,
+)
+from jobwatch._meaning import Meaning, meaning_of
+
+__all__ = ["PollPolicy", "RetryPolicy"]
+
+#: Error codes that, sent in an HTTP 200 error body, mean "try again".
+DEFAULT_TRANSIENT_CODES = THROTTLING_CODES
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How often a watcher polls each job.
+
+    Each job is polled after ``first_poll_delay``, then at intervals growing from
+    ``initial`` by ``multiplier`` up to ``maximum`` (``backoff.expo``), each
+    stretched or shrunk at random by up to ``jitter`` (a fraction).  The interval
+    goes back to ``initial`` whenever the job changes state.
+
+    - ``not_found_grace``: seconds a job may answer "not found" before it is first
+      seen (jobs take a moment to become visible); then the watch gives up with
+      ``not_found``.  A job seen before that vanishes gives up with ``expired``.
+    - ``deadline``: seconds a job may be watched before the watch gives up with
+      ``timed_out`` (None: no deadline).
+    - ``max_consecutive_errors``: failed polls in a row (after the client's own
+      retries) before the watch gives up with ``error``.
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    jitter: float = 0.1
+    first_poll_delay: float = 0.0
+    not_found_grace: float = 15.0
+    deadline: float | None = None
+    max_consecutive_errors: int = 20
+    _table: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.maximum < self.initial:
+            raise ValueError("need 0 < initial <= maximum")
+        if self.multiplier < 1:
+            raise ValueError("multiplier must be at least 1")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
+        if self.first_poll_delay < 0 or self.not_found_grace < 0:
+            raise ValueError("first_poll_delay and not_found_grace must not be negative")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be positive")
+        if self.max_consecutive_errors < 1:
+            raise ValueError("max_consecutive_errors must be at least 1")
+        # The schedule is the same for every job: compute it once, index it per job.
+        gen = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.maximum)
+        next(gen)  # prime: expo yields None first
+        table: list[float] = []
+        for value in gen:
+            table.append(value)
+            if value >= self.maximum or len(table) >= 64:
+                break
+        object.__setattr__(self, "_table", tuple(table))
+
+    def interval(self, step: int, rng: random.Random | None = None) -> float:
+        """The delay before poll number ``step + 1`` since the last change, jittered."""
+        base = self._table[min(step, len(self._table) - 1)]
+        if not self.jitter:
+            return base
+        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        return base * (1.0 + spread)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the client retries transient failures.
+
+    Transient means: connection errors, timeouts, HTTP 408, 429 and 5xx, and
+    HTTP 200 error bodies whose code is in ``transient_error_codes``.  HTTP
+    400, 401, 403 and 404 are never retried.
+
+    - ``attempts``: attempts in all, the first included (1 disables retries);
+    - ``timeout``: seconds a call may spend in all, waits included; a wait that
+      would end past it is not made and the last error is raised;
+    - ``wait_initial``, ``wait_max``, ``wait_exp_base``: exponential backoff with
+      full jitter (``wait_initial * base**n``, capped at ``wait_max``, drawn
+      uniformly from 0 to that);
+    - ``retry_after_max``: the longest wait a ``Retry-After`` header or an
+      APIGW.0308 throttling window may impose (longer ones are clamped).
+    """
+
+    attempts: int = 5
+    timeout: float = 60.0
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_exp_base: float = 2.0
+    retry_after_max: float = 30.0
+    transient_error_codes: frozenset[str] = field(default=DEFAULT_TRANSIENT_CODES)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        for name in ("timeout", "wait_initial", "wait_max", "retry_after_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.wait_exp_base < 1:
+            raise ValueError("wait_exp_base must be at least 1")
+
+    def backoff_delays(self) -> Iterator[float]:
+        """The jittered backoff delays, one per retry."""
+        gen = backoff.expo(
+            base=self.wait_exp_base, factor=self.wait_initial, max_value=self.wait_max
+        )
+        next(gen)  # prime: expo yields None first
+        for value in gen:
+            yield backoff.full_jitter(value)
+
+    def is_transient(self, error: JobwatchError) -> bool:
+        """True when ``error`` is worth another attempt (see ``jobwatch._meaning``)."""
+        return meaning_of(error, self.transient_error_codes) is Meaning.TRANSIENT
+
+    def server_delay(self, error: JobwatchError) -> float | None:
+        """The wait the server asked for (Retry-After or a throttling window), clamped."""
+        if not isinstance(error, APIStatusError):
+            return None
+        asked = error.retry_after
+        if asked is None and isinstance(error, RateLimitError):
+            window = throttle_window(error.message)
+            asked = window[1] if window else None
+        if asked is None:
+            return None
+        return min(max(asked, 0.0), self.retry_after_max)
