@@ -9,11 +9,14 @@ from collections.abc import (
     AsyncGenerator,
     Awaitable,
     Callable,
+    Hashable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
-from contextlib import aclosing
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -26,11 +29,8 @@ import sniffio
 
 from jobwatch import _dialects
 from jobwatch._auth import AKSKAuth, project_id_from_env
-from jobwatch._exceptions import (
-    JobwatchError,
-    missing_from_list,
-    status_error,
-)
+from jobwatch._dialects._engine import list_jobs
+from jobwatch._exceptions import JobwatchError, status_error
 from jobwatch._exchange import (
     AiohttpExchange,
     Exchange,
@@ -39,13 +39,14 @@ from jobwatch._exchange import (
     http_transports,
     native_auth,
 )
+from jobwatch._kinds import ApiKind, kind_of
 from jobwatch._limits import RateLimit, SlidingWindowLimiter
 from jobwatch._policies import RetryPolicy
-from jobwatch._refs import GesEngineJob, JobRef, engine_list_path, validate_id
+from jobwatch._refs import JobRef, validate_id
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
 
-__all__ = ["Client", "ClientStatistics", "FetchResult"]
+__all__ = ["Client", "ClientStatistics", "FetchResult", "RequestLedger", "counting"]
 
 logger = logging.getLogger("jobwatch")
 
@@ -66,6 +67,41 @@ class ClientStatistics:
     requests: int
     retries: int
     errors: int
+
+
+@dataclass(slots=True)
+class RequestLedger:
+    """Counters of one caller's requests, whatever client sends them (see ``counting``).
+
+    ``requests``: HTTP requests sent; ``retries``: retries made; ``errors``:
+    calls that failed for good.  The same counters a client keeps for itself.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    errors: int = 0
+
+
+#: The ledgers of the blocks of ``counting`` the current context is in, outermost first.
+_ledgers: ContextVar[tuple[RequestLedger, ...]] = ContextVar("jobwatch_ledgers", default=())
+
+
+@contextmanager
+def counting(ledger: RequestLedger) -> Iterator[RequestLedger]:
+    """Count in ``ledger`` the requests of every client call made inside the block.
+
+    The ledger is held in a context variable: tasks started inside the block
+    (``fetch_many``'s among them) count in it too, and calls outside it, in
+    other tasks, do not.  Blocks nest: a request counts in the ledger of every
+    block it is in (once, should one ledger be entered twice), so a watcher can
+    keep its totals in an outer ledger and one poll's in an inner one.
+    """
+    outer = _ledgers.get()
+    token = _ledgers.set(outer if any(known is ledger for known in outer) else (*outer, ledger))
+    try:
+        yield ledger
+    finally:
+        _ledgers.reset(token)
 
 
 _HEADERS = {"Accept": "application/json", "User-Agent": "jobwatch/0.1"}
@@ -253,32 +289,26 @@ class Client:
         An engine job is looked up in its graph's job list; ``JobNotFound`` when
         it is not there.
         """
-        if isinstance(ref, GesEngineJob):
-            # Leaving the loop early must close the generator (trio warns otherwise).
-            async with aclosing(self.list_engine_jobs(ref.graph_name)) as snapshots:
-                async for snapshot in snapshots:
-                    if snapshot.ref == ref:
-                        return snapshot
-            raise missing_from_list(ref.job_id, ref.graph_name)
-        data = await self._get(ref.path(self.project_id), None, what=str(ref))
-        return _dialects.parse_snapshot(ref, data)
+        return await kind_of(ref).fetch(self, ref)
 
     async def fetch_many(self, refs: Iterable[JobRef]) -> list[FetchResult]:
         """Query many jobs concurrently; one result per reference, in order.
 
         A result is the job's snapshot, or the ``JobwatchError`` that ended its
-        query: one failing job does not lose the others.  Engine jobs of one
-        graph share a single job-list query.
+        query: one failing job does not lose the others.  Jobs that share a
+        request (engine jobs of one graph: one job-list query) share it.
         """
         refs = list(refs)
         results: list[FetchResult | None] = [None] * len(refs)
-        engine: dict[str, list[int]] = {}
+        batches: dict[tuple[str, Hashable], tuple[ApiKind[Any], list[int]]] = {}
         direct: list[int] = []
         for index, ref in enumerate(refs):
-            if isinstance(ref, GesEngineJob):
-                engine.setdefault(ref.graph_name, []).append(index)
-            else:
+            kind: ApiKind[Any] = kind_of(ref)
+            key = kind.batch_key(ref)
+            if key is None:
                 direct.append(index)
+            else:
+                batches.setdefault((kind.name, key), (kind, []))[1].append(index)
 
         async def one(index: int) -> None:
             try:
@@ -286,19 +316,18 @@ class Client:
             except JobwatchError as exc:
                 results[index] = exc
 
-        async def graph(name: str, indexes: Sequence[int]) -> None:
+        async def batch(kind: ApiKind[Any], indexes: Sequence[int]) -> None:
+            members = [refs[index] for index in indexes]
+            found: Mapping[Any, FetchResult]
             try:
-                found = {s.ref: s async for s in self.list_engine_jobs(name)}
+                found = await kind.fetch_batch(self, members)
             except JobwatchError as exc:
-                for index in indexes:
-                    results[index] = exc
-                return
+                found = dict.fromkeys(members, exc)
             for index in indexes:
-                ref = refs[index]
-                results[index] = found.get(ref) or missing_from_list(ref.job_id, name)
+                results[index] = found[refs[index]]
 
         work: Iterator[Callable[[], Awaitable[None]]] = iter(
-            [partial(one, i) for i in direct] + [partial(graph, n, ix) for n, ix in engine.items()]
+            [partial(one, i) for i in direct] + [partial(batch, *b) for b in batches.values()]
         )
 
         async def worker() -> None:
@@ -306,11 +335,11 @@ class Client:
                 await job()
 
         async with anyio.create_task_group() as tg:
-            for _ in range(min(self.max_in_flight, len(direct) + len(engine))):
+            for _ in range(min(self.max_in_flight, len(direct) + len(batches))):
                 tg.start_soon(worker)
         return [r for r in results if r is not None]
 
-    async def list_engine_jobs(
+    def list_engine_jobs(
         self, graph_name: str, *, page_size: int = _dialects.MAX_LIMIT, offset: int = 0
     ) -> AsyncGenerator[JobSnapshot, None]:
         """Every job a GES graph engine keeps, page by page (``limit``/``offset``).
@@ -319,32 +348,18 @@ class Client:
         end, close the generator (``async with contextlib.aclosing(...)``): trio
         warns about async generators left unfinished.
         """
-        if not 1 <= page_size <= _dialects.MAX_LIMIT:
-            raise ValueError(f"page_size must be between 1 and {_dialects.MAX_LIMIT}")
-        if offset < 0:
-            raise ValueError("offset must not be negative")
-        path = engine_list_path(self.project_id, graph_name)
-        first_of_previous: JobSnapshot | None = None
-        while True:
-            params = {"limit": str(page_size), "offset": str(offset)}
-            data = await self._get(path, params, what=f"ges-engine:{graph_name}")
-            page = _dialects.parse_engine_page(graph_name, data)
-            if page.jobs and first_of_previous is not None and page.jobs[0] == first_of_previous:
-                # Hundred-billion-edge graphs ignore limit/offset: the same page again.
-                logger.warning("graph %s ignores paging; stopping after one page", graph_name)
-                return
-            for snapshot in page.jobs:
-                yield snapshot
-            offset += page.received
-            full = page.received >= page_size
-            if not full or (page.total_count is not None and offset >= page.total_count):
-                return
-            first_of_previous = page.jobs[0] if page.jobs else None
+        return list_jobs(self, graph_name, page_size=page_size, offset=offset)
 
     # -- the request path -----------------------------------------------------
 
-    async def _get(self, path: str, params: dict[str, str] | None, *, what: str) -> Any:
-        """GET ``path`` with retries; return the parsed JSON of a successful answer."""
+    async def get_json(self, path: str, params: Mapping[str, str] | None, *, what: str) -> Any:
+        """GET ``path`` (``params`` as its query) with retries; the parsed JSON of the answer.
+
+        The request every API kind sends (``jobwatch._kinds.Requester``):
+        ``what`` names it in logs and retry reports.  Raises the
+        ``JobwatchError`` of the last attempt when it fails for good.
+        """
+        ledgers = _ledgers.get()
         policy = self.retry
         delays = policy.backoff_delays()
         started = anyio.current_time()
@@ -352,7 +367,7 @@ class Client:
         while True:
             attempt += 1
             try:
-                return await self._attempt(path, params)
+                return await self._attempt(path, params, ledgers)
             except JobwatchError as exc:
                 asked = policy.server_delay(exc)
                 delay = asked if asked is not None else next(delays)
@@ -363,8 +378,12 @@ class Client:
                     or waited + delay > policy.timeout
                 ):
                     self._errors += 1
+                    for ledger in ledgers:
+                        ledger.errors += 1
                     raise
                 self._retries += 1
+                for ledger in ledgers:
+                    ledger.retries += 1
                 if asked is not None:
                     self._throttled_until = max(self._throttled_until, anyio.current_time() + asked)
                 logger.info(
@@ -374,7 +393,9 @@ class Client:
                     self._on_retry(RetryDetails(what, attempt, delay, waited, exc))
                 await anyio.sleep(delay)
 
-    async def _attempt(self, path: str, params: dict[str, str] | None) -> Any:
+    async def _attempt(
+        self, path: str, params: Mapping[str, str] | None, ledgers: tuple[RequestLedger, ...]
+    ) -> Any:
         url = self.endpoint + path
         if params:
             url += "?" + urlencode(params)
@@ -385,6 +406,8 @@ class Client:
             if self._rate is not None:
                 await self._rate.acquire()
             self._requests += 1
+            for ledger in ledgers:
+                ledger.requests += 1
             status, headers, body = await self._exchange.get(url, dict(_HEADERS))
         request_id = headers.get("x-request-id")
         logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)

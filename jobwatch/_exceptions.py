@@ -14,7 +14,7 @@ Every error derives from ``JobwatchError``::
     │   │   └── JobNotFound             HTTP 404, or GES.8301 (sent with HTTP 400)
     │   ├── RateLimitError              HTTP 429, or APIGW.0308 throttling
     │   └── ServerError                 HTTP 5xx
-    ├── ResponseValidationError         the body is not JSON, or does not fit the API
+    ├── ResponseValidationError         the body is not JSON, not the API's shape, or cannot be read
     │   └── ResponseTooLarge            the body is larger than the configured cap
     ├── PollFailed                      one poll failed in an unexpected way (``__cause__``)
     ├── WatchGaveUp                     ``Watcher.wait``: the watcher gave up on the job
@@ -152,7 +152,8 @@ class ServerError(APIStatusError):
 
 
 class ResponseValidationError(JobwatchError):
-    """The body is not JSON, or does not fit the API's shape.
+    """The body is not JSON, or does not fit the API's shape, or cannot be read at all
+    (its ``Content-Encoding`` does not decode it; endless redirects).
 
     ``excerpt`` holds the start of the body, for diagnosis.
     """

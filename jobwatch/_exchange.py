@@ -1,8 +1,11 @@
 """One HTTP exchange: a GET and its body, read up to a cap, over httpx or natively over aiohttp.
 
 The client decides what to do with the answer; an exchange only moves bytes and
-turns the HTTP stack's own failures into ``RequestTimeout``, ``ConnectError``
-or ``ResponseTooLarge``.  Two kinds:
+turns the HTTP stack's own failures into ``JobwatchError``s: ``RequestTimeout``,
+``ConnectError`` (or ``TransportError`` for any other failure of the stack),
+``ResponseTooLarge``, and ``ResponseValidationError`` for an answer that cannot
+be read (a body its ``Content-Encoding`` does not decode, endless redirects).
+No exception of httpx or aiohttp leaves ``get``.  Two kinds:
 
 - ``HttpxExchange``: httpx transports driven directly (a few of httpx's own, or
   the one the user gave), or an ``httpx.AsyncClient`` (the user's own, or one
@@ -19,14 +22,20 @@ from __future__ import annotations
 import importlib.util
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
 import httpx
 
 from jobwatch._auth import AKSKAuth, TokenAuth
-from jobwatch._exceptions import ConnectError, RequestTimeout, ResponseTooLarge
+from jobwatch._exceptions import (
+    ConnectError,
+    RequestTimeout,
+    ResponseTooLarge,
+    ResponseValidationError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -144,6 +153,37 @@ def _transport_error(exc: BaseException, host: str, *, timed_out: bool) -> Excep
     return ConnectError(message)
 
 
+def _undecodable(
+    exc: BaseException, host: str, status: int | None, encoding: str | None
+) -> ResponseValidationError:
+    """The error for a body that its ``Content-Encoding`` does not decode."""
+    root = exc
+    for _ in range(8):
+        cause = root.__cause__ or root.__context__
+        if cause is None:
+            break
+        root = cause
+    detail = getattr(root, "message", None) or str(root) or _describe(exc)
+    coding = f" (Content-Encoding: {encoding})" if encoding else ""
+    return ResponseValidationError(
+        f"the body from {host} cannot be decoded{coding}: {detail}", status_code=status
+    )
+
+
+#: What httpx may raise besides a ``TransportError``: ``DecodingError`` and
+#: ``TooManyRedirects`` (``HTTPError``s), ``InvalidURL``, ``StreamError``.
+_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+
+
+def _httpx_error(exc: Exception, host: str) -> Exception:
+    """The ``JobwatchError`` for an httpx failure other than a transport one."""
+    if isinstance(exc, httpx.TooManyRedirects):
+        return ResponseValidationError(f"too many redirects from {host}: {_describe(exc)}")
+    if isinstance(exc, httpx.DecodingError):
+        return _undecodable(exc, host, None, None)
+    return TransportError(f"{type(exc).__name__} talking to {host}: {_describe(exc)}")
+
+
 # -- httpx --------------------------------------------------------------------------------------
 
 
@@ -214,7 +254,7 @@ class HttpxExchange:
                     assert client is not None
                     response = await client.send(request, auth=self._auth, stream=True)
                 try:
-                    body = await self._read_capped(response)
+                    body = await self._read_capped(response, request.url.host)
                 finally:
                     await response.aclose()
         except TimeoutError:
@@ -223,23 +263,33 @@ class HttpxExchange:
         except httpx.TransportError as exc:
             timed_out = isinstance(exc, httpx.TimeoutException)
             raise _transport_error(exc, request.url.host, timed_out=timed_out) from None
+        except _HTTPX_ERRORS as exc:
+            raise _httpx_error(exc, request.url.host) from None
         return Reply(response.status_code, response.headers, body)
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: httpx.Response, host: str) -> bytes:
         cap = self._cap
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             raise _too_large(response.status_code, cap)
+        if response.is_stream_consumed:  # a response made in memory: read and decoded
+            if len(response.content) > cap:
+                raise _too_large(response.status_code, cap)
+            return response.content
         chunks: list[bytes] = []
         size = 0
-        stream = response.aiter_bytes()
+        # The raw bytes, decoded afterwards: a decoder failing inside httpx's
+        # ``aiter_bytes`` would abandon the raw stream iterators under it.
+        stream = response.aiter_raw()
         async for chunk in stream:
             size += len(chunk)
             if size > cap:
                 break
             chunks.append(chunk)
         else:
-            return b"".join(chunks)
+            if "content-encoding" not in response.headers:
+                return b"".join(chunks)
+            return _decoded(response, chunks, cap, host)
         # Over the cap: close the connection, then let httpx's chain of stream
         # iterators end on the closed stream rather than abandon them half-way
         # (trio warns about async generators collected before they finish).
@@ -254,6 +304,38 @@ class HttpxExchange:
             await self._client.aclose()
         for transport in self._transports:
             await transport.aclose()
+
+
+class _Chunks(httpx.SyncByteStream):
+    """Bytes already read, as the stream of a response."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+
+def _decoded(response: httpx.Response, chunks: list[bytes], cap: int, host: str) -> bytes:
+    """``chunks`` decoded as the ``Content-Encoding`` of ``response`` says, up to ``cap`` bytes.
+
+    httpx's own decoders, chunk by chunk, so that a small body that decodes to a
+    huge one is refused without being decoded whole.
+    """
+    status = response.status_code
+    encoded = httpx.Response(status, headers=response.headers, stream=_Chunks(chunks))
+    parts: list[bytes] = []
+    size = 0
+    try:
+        for part in encoded.iter_bytes():
+            size += len(part)
+            if size > cap:
+                raise _too_large(status, cap)
+            parts.append(part)
+    except httpx.DecodingError as exc:
+        encoding = response.headers.get("content-encoding")
+        raise _undecodable(exc, host, status, encoding) from None
+    return b"".join(parts)
 
 
 #: What a closed connection may still yield from its buffers before it stops.
@@ -302,6 +384,7 @@ class AiohttpExchange:
     ) -> None:
         import aiohttp
         import yarl
+        from aiohttp.http_exceptions import ContentEncodingError
 
         if not native_auth(auth):
             raise ValueError(f"the aiohttp exchange cannot apply {type(auth).__name__}")
@@ -324,6 +407,7 @@ class AiohttpExchange:
         self._timeout = timeout
         self._cap = max_body_bytes
         self._errors = aiohttp.ClientError
+        self._encoding_error = ContentEncodingError
         self._url = yarl.URL
         self._proxy = env_proxy(httpx.URL(endpoint))
 
@@ -338,6 +422,8 @@ class AiohttpExchange:
             url = str(request.url)
             headers = dict(request.headers.items())
         target = self._url(url, encoded=True)
+        host = target.host or ""
+        response: aiohttp.ClientResponse | None = None
         try:
             async with self._session.get(
                 target, headers=headers, allow_redirects=False, proxy=self._proxy
@@ -346,10 +432,17 @@ class AiohttpExchange:
                 return Reply(response.status, response.headers, body)
         except TimeoutError as exc:
             if _causes(exc, ssl.SSLError):
-                raise _transport_error(exc, target.host or "", timed_out=True) from None
-            raise RequestTimeout(f"no answer within {self._timeout}s from {target.host}") from None
+                raise _transport_error(exc, host, timed_out=True) from None
+            raise RequestTimeout(f"no answer within {self._timeout}s from {host}") from None
         except self._errors as exc:
-            raise _transport_error(exc, target.host or "", timed_out=False) from None
+            if not _causes(exc, self._encoding_error):
+                raise _transport_error(exc, host, timed_out=False) from None
+            # A body its Content-Encoding does not decode (or an encoding aiohttp
+            # cannot decode at all): ClientPayloadError, ClientResponseError.
+            if response is None:
+                raise _undecodable(exc, host, None, None) from None
+            encoding = response.headers.get("content-encoding")
+            raise _undecodable(exc, host, response.status, encoding) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         cap = self._cap

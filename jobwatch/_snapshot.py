@@ -6,9 +6,10 @@ import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from jobwatch._refs import JobRef
+if TYPE_CHECKING:
+    from jobwatch._refs import JobRef
 
 __all__ = ["ImportDetail", "ImportFile", "JobSnapshot", "JobState"]
 

@@ -25,10 +25,13 @@ from jobwatch import (
     EvsJob,
     GesEngineJob,
     JobState,
+    JobwatchError,
     RequestTimeout,
     ResponseTooLarge,
+    ResponseValidationError,
     RetryPolicy,
     TokenAuth,
+    TransportError,
 )
 from jobwatch._exchange import HttpxExchange, http_transports
 from jobwatch.sim import Fault, MonotonicClock, SimAuth, Simulator, serve
@@ -131,7 +134,8 @@ async def test_fast_refuses_an_authentication_it_cannot_apply() -> None:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Answers by path: a chunked body, a gzip body, a redirect; records request lines."""
+    """Answers by path: a chunked body, a gzip body, a body its Content-Encoding does not
+    decode (``broken-<encoding>``), a redirect; records request lines."""
 
     protocol_version = "HTTP/1.1"
     seen: ClassVar[list[str]] = []
@@ -149,6 +153,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 part = data[start : start + 50]
                 self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+        elif "broken-" in self.path:
+            data = self.body.encode()  # not encoded as the header says
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", self.path.rsplit("broken-", 1)[1])
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         elif "gzip" in self.path:
             data = gzip.compress(self.body.encode())
             self.send_response(200)
@@ -193,6 +205,23 @@ async def test_chunked_and_compressed_bodies_are_read_and_capped(
         for job in ("chunked", "gzip"):
             with pytest.raises(ResponseTooLarge):
                 await c.fetch(EvsJob(job))
+
+
+async def test_a_body_its_content_encoding_does_not_decode_is_a_validation_error(
+    stack: str, raw_server: str
+) -> None:
+    async with client(raw_server, stack) as c:
+        for encoding in ("gzip", "deflate"):
+            with pytest.raises(ResponseValidationError, match="cannot be decoded") as caught:
+                await c.fetch(EvsJob(f"broken-{encoding}"))
+            assert type(caught.value) is ResponseValidationError
+            assert f"Content-Encoding: {encoding}" in str(caught.value)
+            assert caught.value.status_code == 200
+    # Not worth a retry: one request each.
+    assert [line.split()[1].rsplit("/", 1)[1] for line in _Handler.seen] == [
+        "broken-gzip",
+        "broken-deflate",
+    ]
 
 
 async def test_redirects_are_not_followed(stack: str, raw_server: str) -> None:
@@ -273,6 +302,54 @@ async def test_requests_go_to_the_least_busy_transport() -> None:
     assert [g.most for g in gates] == [2, 2, 2, 2]
     await exchange.get("http://x.test/v1/p/jobs/j", {})
     assert [g.total for g in gates] == [3, 2, 2, 2]  # all idle: the first one
+
+
+async def test_endless_redirects_followed_by_a_users_client_are_a_validation_error() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": str(request.url)})
+
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), follow_redirects=True, max_redirects=3
+    )
+    async with http, Client("http://x.test", P, http_client=http) as c:
+        with pytest.raises(ResponseValidationError, match=r"too many redirects from x\.test"):
+            await c.fetch(EvsJob("j"))
+
+
+class _Raising(httpx.AsyncBaseTransport):
+    """Raises ``error`` for every request."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "attempts"),
+    [
+        (httpx.DecodingError("bad gzip"), ResponseValidationError, 1),
+        (httpx.TooManyRedirects("loop"), ResponseValidationError, 1),
+        (httpx.InvalidURL("bad url"), TransportError, 2),
+        (httpx.StreamConsumed(), TransportError, 2),
+        (httpx.LocalProtocolError("bad header"), ConnectError, 2),
+        (httpx.UnsupportedProtocol("gopher"), ConnectError, 2),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
+)
+async def test_no_httpx_exception_escapes(
+    error: Exception, expected: type[JobwatchError], attempts: int
+) -> None:
+    transport = _Raising(error)
+    retry = RetryPolicy(attempts=2, wait_initial=0.0)
+    async with Client("http://x.test", P, transport=transport, retry=retry) as c:
+        with pytest.raises(expected, match=r"x\.test") as caught:
+            await c.fetch(EvsJob("j"))
+    assert type(caught.value) is expected
+    assert transport.calls == attempts  # only transport failures are retried
 
 
 def test_the_client_spreads_its_own_httpx_connections() -> None:

@@ -1,12 +1,20 @@
-"""API dialects: one module per API, each turning a parsed body into snapshots."""
+"""API dialects: one module per API, each with its references, its parsing and its kind.
+
+Importing this package registers every kind (``jobwatch._kinds``).
+"""
 
 from __future__ import annotations
 
-from jobwatch._dialects import _engine, _evs, _ges
+from typing import TYPE_CHECKING
+
+from jobwatch._dialects import _engine, _evs, _ges  # noqa: F401 - each registers its kind
 from jobwatch._dialects._common import decode_json, raise_for_error_body
 from jobwatch._dialects._engine import MAX_LIMIT, EnginePage
-from jobwatch._refs import EvsJob, GesEngineJob, GesJob, JobRef
-from jobwatch._snapshot import JobSnapshot
+from jobwatch._kinds import kind_of
+
+if TYPE_CHECKING:
+    from jobwatch._refs import JobRef
+    from jobwatch._snapshot import JobSnapshot
 
 __all__ = [
     "MAX_LIMIT",
@@ -21,11 +29,9 @@ parse_engine_page = _engine.parse_page
 
 
 def parse_snapshot(ref: JobRef, data: object) -> JobSnapshot:
-    """Read the status body of ``ref``'s API into a snapshot (not for engine jobs)."""
-    if isinstance(ref, EvsJob):
-        return _evs.parse(ref, data)
-    if isinstance(ref, GesJob):
-        return _ges.parse(ref, data)
-    if isinstance(ref, GesEngineJob):
-        raise TypeError("engine jobs are read from their graph's job list: use parse_engine_page")
-    raise TypeError(f"not a job reference: {ref!r}")
+    """Read one answer of ``ref``'s status request into its snapshot.
+
+    For an engine job that is one page of its graph's job list
+    (``JobNotFound`` when the job is not on it).
+    """
+    return kind_of(ref).parse(ref, data)

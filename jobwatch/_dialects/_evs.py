@@ -8,6 +8,7 @@ with ``ResponseValidationError`` (real batch jobs nest one or two levels).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -21,11 +22,33 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._refs import EvsJob
+from jobwatch._kinds import DirectKind, register, segment, validate_id
 from jobwatch._snapshot import JobSnapshot, JobState
 
 API = "evs"
 MAX_SUB_JOB_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class EvsJob:
+    """A job of the EVS job API (``/v1/{project_id}/jobs/{job_id}``).
+
+    ECS and other services answer on the same path with the same body, so
+    this reference serves them too: point the client at their endpoint.
+    """
+
+    job_id: str
+
+    def __post_init__(self) -> None:
+        validate_id("job_id", self.job_id)
+
+    def path(self, project_id: str) -> str:
+        """The status path of this job under ``project_id``."""
+        return f"/v1/{segment(project_id)}/jobs/{segment(self.job_id)}"
+
+    def __str__(self) -> str:
+        return f"evs:{self.job_id}"
+
 
 STATES: Mapping[str, JobState] = {
     "init": JobState.PENDING,
@@ -96,3 +119,22 @@ def _parse_sub_job(item: object, parent: EvsJob, depth: int) -> JobSnapshot:
             f"a sub-job of {parent.job_id} has a bad job_id: {exc}"
         ) from None
     return _parse(ref, body, depth)
+
+
+class EvsKind(DirectKind[EvsJob]):
+    """The EVS job API: one GET per job."""
+
+    name = API
+    ref_type = EvsJob
+
+    def to_dict(self, ref: EvsJob) -> dict[str, str]:
+        return {"api": API, "job_id": ref.job_id}
+
+    def from_dict(self, data: Mapping[str, Any]) -> EvsJob:
+        return EvsJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
+
+    def parse(self, ref: EvsJob, data: object) -> JobSnapshot:
+        return parse(ref, data)
+
+
+KIND = register(EvsKind())

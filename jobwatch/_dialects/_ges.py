@@ -11,7 +11,8 @@ One wire model reads every generation of body:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
 
 import pydantic
 from pydantic import AliasChoices, Field
@@ -24,8 +25,42 @@ from jobwatch._dialects._common import (
     text,
     validate,
 )
-from jobwatch._refs import GesJob
+from jobwatch._kinds import DirectKind, register, segment, validate_id
 from jobwatch._snapshot import ImportDetail, ImportFile, ImportFileKind, JobSnapshot, JobState
+
+API = "ges"
+
+GesVersion: TypeAlias = Literal["v1.0", "v2"]
+
+
+@dataclass(frozen=True, slots=True)
+class GesJob:
+    """A job of the GES management plane (graph creation, import, backup...).
+
+    ``version`` chooses the API: ``"v2"`` (snake_case bodies) or ``"v1.0"``
+    (camelCase bodies, in both of their generations).
+    """
+
+    graph_id: str
+    job_id: str
+    version: GesVersion = "v2"
+
+    def __post_init__(self) -> None:
+        validate_id("graph_id", self.graph_id)
+        validate_id("job_id", self.job_id)
+        if self.version not in ("v1.0", "v2"):
+            raise ValueError(f"version must be 'v1.0' or 'v2', not {self.version!r}")
+
+    def path(self, project_id: str) -> str:
+        """The status path of this job under ``project_id``."""
+        return (
+            f"/{self.version}/{segment(project_id)}/graphs/{segment(self.graph_id)}"
+            f"/jobs/{segment(self.job_id)}/status"
+        )
+
+    def __str__(self) -> str:
+        return f"ges-{self.version}:{self.graph_id}/{self.job_id}"
+
 
 STATES: Mapping[str, JobState] = {
     "waiting": JobState.PENDING,
@@ -89,7 +124,7 @@ def parse(ref: GesJob, data: object) -> JobSnapshot:
     wire: GesJobWire = validate(GesJobWire, job, "the GES job body")
     return JobSnapshot(
         ref=ref,
-        state=map_state("ges", wire.status, STATES),
+        state=map_state(API, wire.status, STATES),
         raw_status=wire.status,
         job_type=text(wire.job_type),
         job_name=text(wire.job_name),
@@ -133,3 +168,22 @@ def _files(kind: ImportFileKind, files: list[ImportFileWire] | None) -> tuple[Im
 def _count(value: int | None) -> int | None:
     """-1 means "not returned by this version"."""
     return None if value is None or value < 0 else value
+
+
+class GesKind(DirectKind[GesJob]):
+    """The GES management plane, v1.0 and v2: one GET per job."""
+
+    name = API
+    ref_type = GesJob
+
+    def to_dict(self, ref: GesJob) -> dict[str, str]:
+        return {"api": API, "version": ref.version, "graph_id": ref.graph_id, "job_id": ref.job_id}
+
+    def from_dict(self, data: Mapping[str, Any]) -> GesJob:
+        return GesJob(data.get("graph_id"), data.get("job_id"), data.get("version", "v2"))  # type: ignore[arg-type]  # validated on init
+
+    def parse(self, ref: GesJob, data: object) -> JobSnapshot:
+        return parse(ref, data)
+
+
+KIND = register(GesKind())
