@@ -7,6 +7,7 @@ says which events to emit and when to poll next (None when the watch ended).
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import pickle
 import random
@@ -52,14 +53,16 @@ class Tracked:
     """One watched top-level job: its last state, its schedule, its sub-jobs."""
 
     __slots__ = (
+        "absent",
+        "batch",
         "client",
         "deadline_at",
         "delivered",
-        "done",
         "due",
+        "ended",
         "errors",
-        "graph",
         "in_flight",
+        "logged",
         "packed",
         "polls",
         "ref",
@@ -91,12 +94,14 @@ class Tracked:
         self.polls = 0
         self.errors = 0
         self.due = 0.0
-        self.done = False
-        self.removed = False
+        self.ended = False  # set by JobTable.finish only
+        self.removed = False  # unwatch() asked; the worker polling it ends it
         self.in_flight = False
+        self.logged = False  # an unexpected poll failure was logged in full
+        self.absent = False  # the last answer was "not found"
         self.packed: bytes | JobSnapshot | None = None
         self.subs: dict[JobRef, SubJob] | None = None
-        self.graph: Graph | None = None
+        self.batch: Batch | None = None
 
     # The last snapshot is kept for ``GaveUp.last``, which few watches ever need, as
     # bytes: a bytes object is not tracked by the garbage collector, whereas a
@@ -145,19 +150,24 @@ def _unpack(ref: JobRef, packed: bytes) -> JobSnapshot:
     return JobSnapshot(ref=ref if own_ref is None else own_ref, state=JobState(state), **others)
 
 
-class Graph:
-    """The engine jobs of one graph, refreshed together by one job-list request."""
+class Batch:
+    """Jobs of one client answered by one request (an API kind's batch key): engine
+    jobs of one graph share the graph's job list.
 
-    __slots__ = ("client", "done", "due", "in_flight", "members", "name", "queued")
+    ``members`` are the open jobs of the batch; a poll answers those it had when
+    it started (a job added meanwhile waits for the next one).  ``due`` is when
+    the batch is queued for (``inf`` when it is not).
+    """
 
-    def __init__(self, client: Client, name: str) -> None:
+    __slots__ = ("client", "due", "ended", "in_flight", "key", "members")
+
+    def __init__(self, client: Client, key: object) -> None:
         self.client = client
-        self.name = name
+        self.key = key
         self.members: dict[JobRef, Tracked] = {}
-        self.due = 0.0
-        self.done = False
+        self.due = math.inf
+        self.ended = False
         self.in_flight = False
-        self.queued = False
 
 
 def _now() -> datetime:
@@ -186,6 +196,7 @@ def observe(
     The delay is None when the watch of the job ended (a final state or a give-up).
     """
     events: list[Event] = []
+    job.absent = isinstance(error, JobNotFound)
     if snapshot is not None:
         job.seen = True
         job.errors = 0
@@ -230,10 +241,21 @@ def observe(
     if job.deadline_at is not None and now >= job.deadline_at:
         message = f"not finished within {policy.deadline:g}s"
         return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)
+    return events, next_delay(job, now, policy, rng)
+
+
+def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random) -> float:
+    """The backoff delay of ``job``'s next poll, brought forward to its deadline and,
+    for a job never seen, to the end of its not-found grace: both are kept on time,
+    not at the next backoff poll."""
     delay = policy.interval(job.step, rng)
     if job.deadline_at is not None:
-        delay = max(min(delay, job.deadline_at - now), 0.0)
-    return events, delay
+        delay = min(delay, job.deadline_at - now)
+    if not job.seen:
+        grace_left = job.started + policy.not_found_grace - now
+        if grace_left > 0:
+            delay = min(delay, grace_left)
+    return max(delay, 0.0)
 
 
 def _observe_subs(job: Tracked, snapshot: JobSnapshot, events: list[Event]) -> None:

@@ -89,13 +89,13 @@ async def test_heap_entries_hold_no_job_objects() -> None:
     refs = [EvsJob(f"job-{i}") for i in range(50)]
     async with client_for(sim) as client, Watcher(client, policy=ONCE) as watcher:
         await watch_until_seen(watcher, refs)
-        heap = watcher._heap
+        heap = watcher._poller.scheduler._heap
         assert len(heap) == 50
         gc.collect()
         for entry in heap:
             assert [type(value) for value in entry] == [float, int]
             assert not gc.is_tracked(entry)
-        for job in watcher._jobs.values():
+        for job in watcher._table.open.values():
             assert isinstance(job.packed, bytes)
             assert not any(isinstance(referrer, tuple) for referrer in gc.get_referrers(job))
 

@@ -1,0 +1,87 @@
+"""The scheduler: a heap of due times, and the task that hands due targets to the workers.
+
+A target is a watched job or a batch (jobs answered by one request).  Pushing
+a target again with another due time supersedes the earlier entry, which is
+skipped when it comes up; so is a target that ended or is being polled.  The
+scheduler knows nothing of any API: it reads ``due``, ``ended`` and
+``in_flight``, and sets ``in_flight`` when it hands a target out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
+
+import anyio
+
+from jobwatch._stream import Signal
+
+__all__ = ["Schedulable", "Scheduler"]
+
+
+class Schedulable(Protocol):
+    """What the scheduler reads and writes of a target."""
+
+    due: float
+    ended: bool
+    in_flight: bool
+
+
+T = TypeVar("T", bound=Schedulable)
+
+
+class Scheduler(Generic[T]):
+    """Due times of targets, earliest first."""
+
+    def __init__(self) -> None:
+        # Entries are (due, key) with the target in _queued[key]: a tuple of a float
+        # and an int is not tracked by the garbage collector, and one is made at
+        # every poll of every job.
+        self._heap: list[tuple[float, int]] = []
+        self._queued: dict[int, T] = {}
+        self._seq = itertools.count()
+        self._wake = Signal()
+        self._wake_at = math.inf
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, target: T, due: float) -> None:
+        """Hand ``target`` out at ``due`` (superseding any earlier push of it)."""
+        target.due = due
+        key = next(self._seq)
+        self._queued[key] = target
+        heapq.heappush(self._heap, (due, key))
+        if due < self._wake_at:
+            self._wake_at = due  # recomputed when the scheduler wakes
+            self._wake.fire()
+
+    def pop_due(self, now: float) -> T | None:
+        """The next target due at ``now`` (marked in flight), or None."""
+        heap, queued = self._heap, self._queued
+        while heap and heap[0][0] <= now:
+            due, key = heapq.heappop(heap)
+            target = queued.pop(key)
+            if target.due != due or target.ended or target.in_flight:
+                continue  # superseded entry
+            target.in_flight = True
+            return target
+        return None
+
+    def next_due(self) -> float:
+        """When the earliest entry is due (``inf`` when none is queued)."""
+        return self._heap[0][0] if self._heap else math.inf
+
+    async def run(self, dispatch: Callable[[T], Awaitable[None]]) -> None:
+        """Forever: hand each target to ``dispatch`` when it is due."""
+        while True:
+            now = anyio.current_time()
+            while (target := self.pop_due(now)) is not None:
+                await dispatch(target)
+                now = anyio.current_time()
+            self._wake_at = self.next_due()
+            with anyio.move_on_after(self._wake_at - now):
+                await self._wake.wait()

@@ -1,0 +1,99 @@
+"""The scheduler alone, in virtual time: order, superseding, skipping, wake-ups."""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import pytest
+from trio.testing import MockClock
+
+from jobwatch._schedule import Scheduler
+
+
+class Target:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.due = math.inf
+        self.ended = False
+        self.in_flight = False
+
+
+@pytest.fixture
+def anyio_backend() -> tuple[str, dict[str, object]]:
+    return ("trio", {"clock": MockClock(autojump_threshold=0)})
+
+
+async def collect(scheduler: Scheduler[Target], until: float) -> list[tuple[str, float]]:
+    handed: list[tuple[str, float]] = []
+
+    async def dispatch(target: Target) -> None:
+        handed.append((target.name, anyio.current_time()))
+        target.in_flight = False
+
+    with anyio.move_on_after(until):
+        await scheduler.run(dispatch)
+    return handed
+
+
+@pytest.mark.anyio
+async def test_targets_come_out_at_their_due_times_earliest_first() -> None:
+    scheduler: Scheduler[Target] = Scheduler()
+    start = anyio.current_time()
+    for name, due in (("c", 3.0), ("a", 1.0), ("b", 2.0)):
+        scheduler.push(Target(name), start + due)
+    handed = await collect(scheduler, 10)
+    assert [(name, round(at - start, 6)) for name, at in handed] == [
+        ("a", 1.0),
+        ("b", 2.0),
+        ("c", 3.0),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_later_push_supersedes_and_ended_or_in_flight_targets_are_skipped() -> None:
+    scheduler: Scheduler[Target] = Scheduler()
+    start = anyio.current_time()
+    moved, ended, busy = Target("moved"), Target("ended"), Target("busy")
+    scheduler.push(moved, start + 1)
+    scheduler.push(moved, start + 5)  # supersedes the entry at 1
+    scheduler.push(ended, start + 2)
+    ended.ended = True
+    scheduler.push(busy, start + 3)
+    busy.in_flight = True
+    handed = await collect(scheduler, 10)
+    assert [(name, round(at - start, 6)) for name, at in handed] == [("moved", 5.0)]
+    assert len(scheduler) == 0
+
+
+@pytest.mark.anyio
+async def test_a_push_earlier_than_the_next_wake_up_wakes_the_scheduler() -> None:
+    scheduler: Scheduler[Target] = Scheduler()
+    start = anyio.current_time()
+    scheduler.push(Target("late"), start + 100)
+    handed: list[tuple[str, float]] = []
+
+    async def dispatch(target: Target) -> None:
+        handed.append((target.name, anyio.current_time() - start))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(scheduler.run, dispatch)
+        await anyio.sleep(1)
+        scheduler.push(Target("early"), anyio.current_time() + 1)  # due at 2, not after 100
+        await anyio.sleep(5)
+        tg.cancel_scope.cancel()
+    assert [(name, round(at, 6)) for name, at in handed] == [("early", 2.0)]
+
+
+def test_pop_due_marks_in_flight_and_next_due_is_the_earliest() -> None:
+    scheduler: Scheduler[Target] = Scheduler()
+    a, b = Target("a"), Target("b")
+    scheduler.push(b, 2.0)
+    scheduler.push(a, 1.0)
+    assert scheduler.next_due() == 1.0
+    assert scheduler.pop_due(0.5) is None
+    assert scheduler.pop_due(1.5) is a
+    assert a.in_flight
+    assert scheduler.next_due() == 2.0
+    assert scheduler.pop_due(9) is b
+    assert scheduler.next_due() == math.inf
