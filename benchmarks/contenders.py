@@ -386,10 +386,10 @@ def poll_policy(params: Params) -> jobwatch.PollPolicy:
     """The ``PollPolicy`` named in ``params["policy"]``."""
     p = params["policy"]
     return jobwatch.PollPolicy(
-        initial=float(p["initial"]),
-        multiplier=float(p["multiplier"]),
-        maximum=float(p["maximum"]),
-        jitter=float(p.get("jitter", 0.1)),
+        wait_initial=float(p["initial"]),
+        wait_exp_base=float(p["multiplier"]),
+        wait_max=float(p["maximum"]),
+        wait_jitter=float(p.get("jitter", 0.1)),
     )
 
 

@@ -232,9 +232,9 @@ def render(results: Result) -> str:
     policy = cfg.get("policy", {})
     out.append(
         f"scenario: EVS jobs RUNNING from 0, SUCCESS at uniform [{cfg.get('a')}, "
-        f"{cfg.get('b')}] s; jobwatch PollPolicy(initial={policy.get('initial')}, "
-        f"multiplier={policy.get('multiplier')}, maximum={policy.get('maximum')}, "
-        f"jitter={policy.get('jitter')}); naive sleeps "
+        f"{cfg.get('b')}] s; jobwatch PollPolicy(wait_initial={policy.get('initial')}, "
+        f"wait_exp_base={policy.get('multiplier')}, wait_max={policy.get('maximum')}, "
+        f"wait_jitter={policy.get('jitter')}); naive sleeps "
         f"{cfg.get('naive_interval')} s, SDK rounds every {cfg.get('sdk_interval')} s"
     )
     for key, run in results.get("main", {}).items():

@@ -118,7 +118,7 @@ async def heartbeat(watcher: jobwatch.Watcher, stop: asyncio.Event) -> None:
 
 
 async def main(sim: Simulator[MonotonicClock], base_url: str) -> int:
-    policy = jobwatch.PollPolicy(initial=0.1, multiplier=2, maximum=0.4)
+    policy = jobwatch.PollPolicy(wait_initial=0.1, wait_exp_base=2, wait_max=0.4)
     queue: asyncio.Queue[jobwatch.Event | None] = asyncio.Queue(maxsize=16)
     table: list[str] = []
     outcomes: Counter[str] = Counter()

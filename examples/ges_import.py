@@ -140,7 +140,7 @@ async def main() -> int:
     sim = build_simulator()
     partly = jobwatch.GesJob(GRAPH, "import-0001", "v2")
     broken = jobwatch.GesJob(GRAPH, "import-0002", "v2")
-    policy = jobwatch.PollPolicy(initial=0.1, maximum=0.5)
+    policy = jobwatch.PollPolicy(wait_initial=0.1, wait_max=0.5)
     async with (
         jobwatch.Client("https://ges.example", PROJECT, transport=sim.transport()) as client,
         jobwatch.Watcher(client, policy=policy, events=False) as watcher,

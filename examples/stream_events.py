@@ -117,7 +117,7 @@ async def consume(
 async def main() -> int:
     sim = build_simulator()
     refs = [jobwatch.EvsJob(f"vol-{n:02d}") for n in range(10)] + [jobwatch.EvsJob("batch-1")]
-    policy = jobwatch.PollPolicy(initial=0.05, multiplier=2, maximum=0.2)
+    policy = jobwatch.PollPolicy(wait_initial=0.05, wait_exp_base=2, wait_max=0.2)
     outcomes: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     async with (

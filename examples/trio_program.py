@@ -108,7 +108,7 @@ async def progress(watcher: jobwatch.Watcher) -> None:
 
 
 async def main(base_url: str) -> int:
-    policy = jobwatch.PollPolicy(initial=0.05, multiplier=2, maximum=0.2)
+    policy = jobwatch.PollPolicy(wait_initial=0.05, wait_exp_base=2, wait_max=0.2)
     outcomes: Counter[str] = Counter()
     polls: Counter[str] = Counter()
 

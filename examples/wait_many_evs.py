@@ -34,7 +34,7 @@ simulator, and build the client with real credentials and a gentler policy::
         auth=jobwatch.AKSKAuth.from_env(),  # HUAWEICLOUD_SDK_AK / _SK / _SECURITY_TOKEN
         # or auth=jobwatch.TokenAuth(iam_token)
     )
-    policy = jobwatch.PollPolicy(initial=2.0, maximum=30.0, deadline=3600)
+    policy = jobwatch.PollPolicy(wait_initial=2.0, wait_max=30.0, timeout=3600)
 
 (``jobwatch.Client.from_env(endpoint)`` does the first part in one call.)
 ``watcher.wait_all(refs)`` is the other way to wait: one list of final events,
@@ -91,7 +91,9 @@ async def main() -> int:
     print(f"created {len(job_ids)} EVS jobs, plus 2 job IDs that do not exist")
 
     # Fast enough for a demo; see the docstring for the cloud.
-    policy = jobwatch.PollPolicy(initial=0.2, multiplier=2, maximum=1.0, not_found_grace=1.0)
+    policy = jobwatch.PollPolicy(
+        wait_initial=0.2, wait_exp_base=2, wait_max=1.0, not_found_grace=1.0
+    )
     failed: list[jobwatch.Transition] = []
     gave_up: list[jobwatch.GaveUp] = []
     succeeded = 0

@@ -35,59 +35,63 @@ DEFAULT_TRANSIENT_CODES = THROTTLING_CODES
 class PollPolicy:
     """How often a watcher polls each job.
 
-    Each job is polled after ``first_poll_delay``, then at intervals growing from
-    ``initial`` by ``multiplier`` up to ``maximum`` (``backoff.expo``), each
-    stretched or shrunk at random by up to ``jitter`` (a fraction).  The interval
-    goes back to ``initial`` whenever the job changes state.
+    Its names follow ``RetryPolicy``'s.  Each job is polled after
+    ``first_poll_delay``, then at intervals growing from ``wait_initial`` by
+    ``wait_exp_base`` up to ``wait_max`` (``backoff.expo``), each stretched or
+    shrunk at random by up to ``wait_jitter`` (a fraction).  The interval goes
+    back to ``wait_initial`` whenever the job changes state.
 
     - ``not_found_grace``: seconds a job may answer "not found" before it is first
-      seen (jobs take a moment to become visible); then the watch gives up with
+      seen (jobs take a moment to become visible); a poll is made when the grace
+      ends, and if the job is still not found the watch gives up with
       ``not_found``.  A job seen before that vanishes gives up with ``expired``.
-    - ``deadline``: seconds a job may be watched before the watch gives up with
-      ``timed_out`` (None: no deadline).
+    - ``timeout``: seconds a job may be watched before the watch gives up with
+      ``timeout``, at that time, a poll in flight cancelled (None: no limit).
     - ``max_consecutive_errors``: failed polls in a row (after the client's own
       retries) before the watch gives up with ``error``.
     """
 
-    initial: float = 1.0
-    multiplier: float = 2.0
-    maximum: float = 30.0
-    jitter: float = 0.1
+    wait_initial: float = 1.0
+    wait_exp_base: float = 2.0
+    wait_max: float = 30.0
+    wait_jitter: float = 0.1
     first_poll_delay: float = 0.0
     not_found_grace: float = 15.0
-    deadline: float | None = None
+    timeout: float | None = None
     max_consecutive_errors: int = 20
     _table: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.initial <= 0 or self.maximum < self.initial:
-            raise ValueError("need 0 < initial <= maximum")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be at least 1")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
+        if self.wait_initial <= 0 or self.wait_max < self.wait_initial:
+            raise ValueError("need 0 < wait_initial <= wait_max")
+        if self.wait_exp_base < 1:
+            raise ValueError("wait_exp_base must be at least 1")
+        if not 0 <= self.wait_jitter < 1:
+            raise ValueError("wait_jitter must be in [0, 1)")
         if self.first_poll_delay < 0 or self.not_found_grace < 0:
             raise ValueError("first_poll_delay and not_found_grace must not be negative")
-        if self.deadline is not None and self.deadline <= 0:
-            raise ValueError("deadline must be positive")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError("timeout must be positive")
         if self.max_consecutive_errors < 1:
             raise ValueError("max_consecutive_errors must be at least 1")
         # The schedule is the same for every job: compute it once, index it per job.
-        gen = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.maximum)
+        gen = backoff.expo(
+            base=self.wait_exp_base, factor=self.wait_initial, max_value=self.wait_max
+        )
         next(gen)  # prime: expo yields None first
         table: list[float] = []
         for value in gen:
             table.append(value)
-            if value >= self.maximum or len(table) >= 64:
+            if value >= self.wait_max or len(table) >= 64:
                 break
         object.__setattr__(self, "_table", tuple(table))
 
     def interval(self, step: int, rng: random.Random | None = None) -> float:
         """The delay before poll number ``step + 1`` since the last change, jittered."""
         base = self._table[min(step, len(self._table) - 1)]
-        if not self.jitter:
+        if not self.wait_jitter:
             return base
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        spread = (rng or random).uniform(-self.wait_jitter, self.wait_jitter)
         return base * (1.0 + spread)
 
 

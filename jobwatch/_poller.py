@@ -167,7 +167,7 @@ class Poller:
 
     async def _time_out(self, job: Tracked) -> None:
         """End ``job`` at its deadline (``not_found`` if it was never seen, only missed)."""
-        deadline = self.policy.deadline or 0.0
+        deadline = self.policy.timeout or 0.0
         if job.absent and not job.seen:
             message = f"not found within {min(deadline, self.policy.not_found_grace):g}s"
             await self._end(job, give_up(job, GiveUpReason.NOT_FOUND, message))

@@ -239,7 +239,7 @@ def observe(
             message = f"{job.errors} failed polls in a row; last: {error}"
             return _give_up(job, events, GiveUpReason.ERROR, message, error)
     if job.deadline_at is not None and now >= job.deadline_at:
-        message = f"not finished within {policy.deadline:g}s"
+        message = f"not finished within {policy.timeout:g}s"
         return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)
     return events, next_delay(job, now, policy, rng)
 

@@ -227,7 +227,7 @@ class Watcher:
         subs: dict[JobRef, tuple[JobRef, JobState]] | None = None,
     ) -> None:
         self._running()
-        job = self._table.start(ref, client, now, self.policy.deadline, state, seen, subs)
+        job = self._table.start(ref, client, now, self.policy.timeout, state, seen, subs)
         if job is not None:
             self._poller.schedule(job, now + self.policy.first_poll_delay)
 

@@ -81,7 +81,9 @@ DEFAULT_PROJECT_ID = "test-project"
 IN_PROCESS_URL = "http://jobwatch-sim.invalid"
 """The base URL of an in-process simulator (no request ever leaves the process)."""
 
-FAST_POLL = PollPolicy(initial=0.01, multiplier=2.0, maximum=0.05, jitter=0.0, not_found_grace=1.0)
+FAST_POLL = PollPolicy(
+    wait_initial=0.01, wait_exp_base=2.0, wait_max=0.05, wait_jitter=0.0, not_found_grace=1.0
+)
 """A poll policy for tests: every 10 ms, backing off to 50 ms, no jitter, 1 s not-found grace."""
 
 FAST_RETRY = RetryPolicy(

@@ -230,10 +230,14 @@ async def soak(
     """
     if in_process:
         span = span or 10.0
-        policy = PollPolicy(initial=0.25, multiplier=1.6, maximum=2.0, max_consecutive_errors=100)
+        policy = PollPolicy(
+            wait_initial=0.25, wait_exp_base=1.6, wait_max=2.0, max_consecutive_errors=100
+        )
     else:
         span = span or max(10.0, jobs / 40)
-        policy = PollPolicy(initial=0.5, multiplier=1.5, maximum=20.0, max_consecutive_errors=100)
+        policy = PollPolicy(
+            wait_initial=0.5, wait_exp_base=1.5, wait_max=20.0, max_consecutive_errors=100
+        )
     sim, refs = build(jobs, seed, span)
     report = SoakReport(jobs=len(refs))
     retry = RetryPolicy(attempts=4, wait_initial=0.05, wait_max=0.5, retry_after_max=1.0)

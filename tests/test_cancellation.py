@@ -14,7 +14,7 @@ from jobwatch.sim import Fault, MonotonicClock, Simulator, SubJob, serve
 pytestmark = pytest.mark.anyio
 
 P = "p"
-POLICY = PollPolicy(initial=0.01, maximum=0.05)
+POLICY = PollPolicy(wait_initial=0.01, wait_max=0.05)
 RETRY = RetryPolicy(attempts=3, wait_initial=0.005, wait_max=0.02, retry_after_max=0.05)
 
 

@@ -56,7 +56,7 @@ async def test_the_readme_gc_recipe_registers_and_leaves_the_collector_on() -> N
     refs = [EvsJob(f"job-{i}") for i in range(50)]
     for ref in refs:
         sim.add_evs_job("p", ref.job_id, [(0, "RUNNING")])
-    policy = PollPolicy(initial=600.0, maximum=600.0)
+    policy = PollPolicy(wait_initial=600.0, wait_max=600.0)
     try:
         async with (
             Client("http://sim.test", "p", transport=sim.transport()) as client,

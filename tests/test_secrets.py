@@ -43,7 +43,7 @@ async def test_nothing_leaks_through_a_full_run(caplog: pytest.LogCaptureFixture
     )
     texts: list[str] = []
     retries: list[RetryDetails] = []
-    policy = PollPolicy(initial=0.02, maximum=0.05, not_found_grace=0.1)
+    policy = PollPolicy(wait_initial=0.02, wait_max=0.05, not_found_grace=0.1)
     retry = RetryPolicy(wait_initial=0.001, wait_max=0.002)
     auths = [
         AKSKAuth(AK, SK, security_token=SECURITY_TOKEN),

@@ -316,9 +316,9 @@ async def test_wait_until() -> None:
 
 
 def test_policies_are_fast() -> None:
-    assert FAST_POLL.initial <= 0.01
-    assert FAST_POLL.maximum <= 0.05
-    assert FAST_POLL.jitter == 0
+    assert FAST_POLL.wait_initial <= 0.01
+    assert FAST_POLL.wait_max <= 0.05
+    assert FAST_POLL.wait_jitter == 0
     assert FAST_POLL.not_found_grace <= 1
     assert FAST_RETRY.wait_max <= 0.01
     assert FAST_RETRY.retry_after_max <= 0.05

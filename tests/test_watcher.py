@@ -34,7 +34,9 @@ from jobwatch.sim import Fault, ManualClock, SimAuth, Simulator, SubJob, serve
 pytestmark = pytest.mark.anyio
 
 P = "proj"
-FAST = PollPolicy(initial=0.01, multiplier=2, maximum=0.04, jitter=0.0, not_found_grace=2.0)
+FAST = PollPolicy(
+    wait_initial=0.01, wait_exp_base=2, wait_max=0.04, wait_jitter=0.0, not_found_grace=2.0
+)
 QUICK_RETRY = RetryPolicy(attempts=3, wait_initial=0.001, wait_max=0.002)
 PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = (
     JobState.PENDING,
@@ -196,7 +198,7 @@ async def test_backoff_polls_far_less_than_fixed_interval() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "long", [(0, "RUNNING"), (1.0, "SUCCESS")])
     delays: list[PollDetails] = []
-    policy = PollPolicy(initial=0.01, multiplier=2, maximum=0.16, jitter=0.0)
+    policy = PollPolicy(wait_initial=0.01, wait_exp_base=2, wait_max=0.16, wait_jitter=0.0)
     events, stats = await run(sim, [EvsJob("long")], policy=policy, on_poll=delays.append)
     naive = 1.0 / 0.01  # fixed polling at the initial interval
     assert steps(events, EvsJob("long")) == [(None, RUNNING), (RUNNING, SUCCEEDED)]
@@ -211,7 +213,7 @@ async def test_interval_resets_when_the_state_changes() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "j", [(0, "INIT"), (0.3, "RUNNING"), (0.6, "SUCCESS")])
     seen: list[PollDetails] = []
-    policy = PollPolicy(initial=0.01, multiplier=2, maximum=0.08, jitter=0.0)
+    policy = PollPolicy(wait_initial=0.01, wait_exp_base=2, wait_max=0.08, wait_jitter=0.0)
     await run(sim, [EvsJob("j")], policy=policy, on_poll=seen.append)
     states = [d.snapshot.state if d.snapshot else None for d in seen]
     after_change = [
@@ -241,7 +243,7 @@ async def test_engine_jobs_of_a_graph_share_one_request_per_tick() -> None:
 async def test_not_found_grace_then_not_found() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "slow-to-show", [(0, "INIT"), (0.3, "SUCCESS")], visible_after=0.1)
-    policy = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0, not_found_grace=0.25)
+    policy = PollPolicy(wait_initial=0.02, wait_max=0.05, wait_jitter=0.0, not_found_grace=0.25)
     started = anyio.current_time()
     events, _ = await run(sim, [EvsJob("slow-to-show"), EvsJob("never")], policy=policy)
     assert steps(events, EvsJob("slow-to-show")) == [(None, PENDING), (PENDING, SUCCEEDED)]
@@ -255,7 +257,7 @@ async def test_not_found_grace_then_not_found() -> None:
 async def test_seen_then_vanished_is_expired() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "gone", [(0, "RUNNING"), (0.1, "SUCCESS")], expires_after=0.0)
-    policy = PollPolicy(initial=0.03, maximum=0.03, jitter=0.0, not_found_grace=5)
+    policy = PollPolicy(wait_initial=0.03, wait_max=0.03, wait_jitter=0.0, not_found_grace=5)
     events, _ = await run(sim, [EvsJob("gone")], policy=policy)
     assert steps(events, EvsJob("gone")) == [(None, RUNNING), ("gave_up", GiveUpReason.EXPIRED)]
     last = events[-1]
@@ -267,7 +269,7 @@ async def test_seen_then_vanished_is_expired() -> None:
 async def test_deadline_and_unknown_status() -> None:
     sim = Simulator()
     sim.add_evs_job(P, "odd", [(0, "ROLLING_BACK")])
-    policy = PollPolicy(initial=0.02, maximum=0.05, jitter=0.0, deadline=0.3)
+    policy = PollPolicy(wait_initial=0.02, wait_max=0.05, wait_jitter=0.0, timeout=0.3)
     started = anyio.current_time()
     events, _ = await run(sim, [EvsJob("odd")], policy=policy)
     elapsed = anyio.current_time() - started
@@ -307,7 +309,9 @@ async def test_transient_faults_do_not_end_or_duplicate_anything() -> None:
     for i in range(20):
         sim.add_evs_job(P, f"j{i}", [(0, "INIT"), (0.05, "RUNNING"), (0.15 + i * 0.005, "SUCCESS")])
     refs = [EvsJob(f"j{i}") for i in range(20)]
-    policy = PollPolicy(initial=0.01, maximum=0.03, jitter=0.1, max_consecutive_errors=50)
+    policy = PollPolicy(
+        wait_initial=0.01, wait_max=0.03, wait_jitter=0.1, max_consecutive_errors=50
+    )
     events, stats = await run(sim, refs, policy=policy)
     for ref in refs:
         seq = steps(events, ref)
@@ -535,12 +539,12 @@ async def test_watch_outside_the_block_is_an_error() -> None:
 
 def test_policy_validation() -> None:
     with pytest.raises(ValueError, match="initial"):
-        PollPolicy(initial=0)
+        PollPolicy(wait_initial=0)
     with pytest.raises(ValueError, match="jitter"):
-        PollPolicy(jitter=1.5)
-    with pytest.raises(ValueError, match="deadline"):
-        PollPolicy(deadline=0)
-    assert PollPolicy(initial=1, multiplier=2, maximum=5, jitter=0).interval(10) == 5
+        PollPolicy(wait_jitter=1.5)
+    with pytest.raises(ValueError, match="timeout"):
+        PollPolicy(timeout=0)
+    assert PollPolicy(wait_initial=1, wait_exp_base=2, wait_max=5, wait_jitter=0).interval(10) == 5
 
 
 async def test_over_a_real_socket() -> None:

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 
 P = "proj"
 #: Every job is polled once, then not again for the duration of a test.
-ONCE = PollPolicy(initial=600.0, maximum=600.0, jitter=0.0)
+ONCE = PollPolicy(wait_initial=600.0, wait_max=600.0, wait_jitter=0.0)
 
 
 def client_for(sim: Simulator[Any]) -> Client:

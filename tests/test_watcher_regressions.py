@@ -43,7 +43,9 @@ from jobwatch.sim import Fault, ManualClock, Simulator, SubJob
 pytestmark = pytest.mark.anyio
 
 P = "proj"
-FAST = PollPolicy(initial=0.01, multiplier=2, maximum=0.04, jitter=0.0, not_found_grace=5.0)
+FAST = PollPolicy(
+    wait_initial=0.01, wait_exp_base=2, wait_max=0.04, wait_jitter=0.0, not_found_grace=5.0
+)
 QUICK_RETRY = RetryPolicy(attempts=2, wait_initial=0.001, wait_max=0.002)
 RUNNING, SUCCEEDED, FAILED = JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED
 
@@ -304,7 +306,7 @@ async def _watch_with_one_hostile_job(
         return respond(request) if request.url.path.endswith("/jobs/bad") else None
 
     transport = Intercept(sim.transport(), hostile)
-    policy = PollPolicy(initial=0.01, maximum=0.02, jitter=0.0, max_consecutive_errors=2)
+    policy = PollPolicy(wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, max_consecutive_errors=2)
     refs = [EvsJob("fine"), EvsJob("sad"), EvsJob("bad")]
     async with (
         client_for(sim, transport, **client_kwargs) as client,
@@ -553,13 +555,15 @@ async def test_resuming_twice_never_repeats_a_delivered_transition() -> None:
 
 
 async def test_deadline_gives_up_on_time_while_a_poll_hangs(anyio_backend_name: str) -> None:
-    # Defect 9a: with PollPolicy(deadline=D) and a poll that hangs (server latency
+    # Defect 9a: with PollPolicy(timeout=D) and a poll that hangs (server latency
     # longer than D), the `timeout` give-up came after the poll and its retries, not at D.
     virtual = is_virtual(anyio_backend_name)
     deadline, slack = (2.0, 0.05) if virtual else (0.1, 0.1)
     sim = Simulator(clock=LoopClock())
     sim.add_evs_job(P, "stuck", [(0, "RUNNING")], faults=[Fault("latency", latency=deadline * 50)])
-    policy = PollPolicy(initial=deadline / 10, maximum=deadline / 10, jitter=0.0, deadline=deadline)
+    policy = PollPolicy(
+        wait_initial=deadline / 10, wait_max=deadline / 10, wait_jitter=0.0, timeout=deadline
+    )
     async with client_for(sim) as client, Watcher(client, policy=policy) as watcher:
         started = anyio.current_time()
         watcher.watch(EvsJob("stuck"))
@@ -576,11 +580,13 @@ async def test_not_found_grace_gives_up_at_the_grace(anyio_backend_name: str) ->
     # Defect 9b: a never-seen job gave up `not_found` at the first backoff poll after
     # the grace (30 s with initial=1, multiplier=2, grace=15), not at the grace.
     if is_virtual(anyio_backend_name):
-        policy = PollPolicy(initial=1, multiplier=2, maximum=30, jitter=0.0, not_found_grace=15)
+        policy = PollPolicy(
+            wait_initial=1, wait_exp_base=2, wait_max=30, wait_jitter=0.0, not_found_grace=15
+        )
         low, high = 15.0, 15.5
     else:
         policy = PollPolicy(
-            initial=0.01, multiplier=2, maximum=0.3, jitter=0.0, not_found_grace=0.15
+            wait_initial=0.01, wait_exp_base=2, wait_max=0.3, wait_jitter=0.0, not_found_grace=0.15
         )
         low, high = 0.15, 0.25
     sim = Simulator(clock=LoopClock())
@@ -608,7 +614,7 @@ async def test_statistics_count_the_requests_of_every_client() -> None:
     sim.add_evs_job(
         P, "elsewhere", [(0, "RUNNING"), (0.05, "SUCCESS")], faults=[Fault("http_500", count=1)]
     )
-    policy = PollPolicy(initial=0.01, maximum=0.02, jitter=0.0, not_found_grace=0)
+    policy = PollPolicy(wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, not_found_grace=0)
     async with (
         client_for(sim) as default,
         client_for(sim) as other,

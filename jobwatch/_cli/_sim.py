@@ -134,7 +134,7 @@ def demo(jobs: int, json_lines: bool) -> int:
     from jobwatch.sim._demo import demo_scenario
 
     scenario = demo_scenario(jobs=jobs)
-    policy = PollPolicy(initial=0.5, multiplier=1.5, maximum=4.0, deadline=DEMO_DEADLINE)
+    policy = PollPolicy(wait_initial=0.5, wait_exp_base=1.5, wait_max=4.0, timeout=DEMO_DEADLINE)
     retry = RetryPolicy(wait_initial=0.2, retry_after_max=2.0)
     refs = scenario.refs
     with _serving(scenario.simulator, "127.0.0.1", 0) as url:

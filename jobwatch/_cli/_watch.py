@@ -50,7 +50,7 @@ async def run_watch(
     """Watch ``refs`` until every one ended (or ``limit`` seconds passed); the exit status.
 
     Jobs still open at ``limit`` are given up as ``timeout`` by the CLI itself: the
-    watcher's own deadline (``policy.deadline``) normally ends them a little before.
+    watcher's own deadline (``policy.timeout``) normally ends them a little before.
     With ``state``, jobs whose outcome an earlier run wrote are not watched again, the
     others resume from what it wrote, and the file is rewritten after every event.
     """
@@ -70,7 +70,7 @@ async def run_watch(
                         if state is not None:
                             state.save(watcher.export_state(), run)
                 if scope.cancelled_caught:
-                    message = f"not finished within {policy.deadline or limit:g}s"
+                    message = f"not finished within {policy.timeout or limit:g}s"
                     for gave_up in run.expire(message):
                         report.event(gave_up, run.nodes[gave_up.ref])
                     if state is not None:
@@ -162,7 +162,9 @@ def watch(
     if interval > maximum:
         raise CliError(f"--interval ({interval:g}) is longer than --max-interval ({maximum:g})")
     grace = DEFAULT_NOT_FOUND_GRACE if timeout is None else min(DEFAULT_NOT_FOUND_GRACE, timeout)
-    policy = PollPolicy(initial=interval, maximum=maximum, deadline=timeout, not_found_grace=grace)
+    policy = PollPolicy(
+        wait_initial=interval, wait_max=maximum, timeout=timeout, not_found_grace=grace
+    )
     state = StateFile(state_path) if state_path else None
     if state is not None:
         state.load()  # a bad file is a usage error, found before any request
