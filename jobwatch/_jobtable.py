@@ -45,14 +45,14 @@ class JobTable:
         deadline: float | None,
         state: JobState | None = None,
         seen: bool = False,
-        subs: Mapping[JobRef, tuple[JobRef, JobState]] | None = None,
+        subs: Mapping[JobRef, tuple[JobRef, JobState, bool]] | None = None,
     ) -> Tracked | None:
         """Open a watch of ``ref``; None when it is open already."""
         if ref in self.open:
             return None
         job = Tracked(ref, client, now, now + deadline if deadline else None, state, seen)
         if subs:
-            job.subs = {r: SubJob(parent, s) for r, (parent, s) in subs.items()}
+            job.subs = {r: SubJob(parent, s, final) for r, (parent, s, final) in subs.items()}
         self.open[ref] = job
         self.started += 1
         self.outcomes.forget(ref)  # a new watch: its own outcome will come

@@ -6,7 +6,10 @@ Format (version 1)::
      "jobs": [{"ref": {"api": "evs", "job_id": "..."},
                "state": "running" | null,      # last state delivered to the consumer
                "seen": true,                   # answered at least once (404 now = expired)
-               "subs": [{"ref": {...}, "parent": {...}, "state": "succeeded"}]}]}
+               "subs": [{"ref": {...}, "parent": {...}, "state": "running",
+                         "final": true}]}]}   # its final event (a give-up) was delivered
+
+``final`` is optional (false when absent).
 """
 
 from __future__ import annotations
@@ -29,22 +32,25 @@ class ResumedJob:
     ref: JobRef
     state: JobState | None
     seen: bool
-    subs: dict[JobRef, tuple[JobRef, JobState]] = field(default_factory=dict)
+    subs: dict[JobRef, tuple[JobRef, JobState, bool]] = field(default_factory=dict)
 
 
 def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
     """The token of ``jobs``: what was delivered of each, not what was merely observed."""
     entries = []
     for job in jobs:
-        subs = [
-            {
+        subs: list[dict[str, Any]] = []
+        for ref, sub in (job.subs or {}).items():
+            if sub.delivered is None:
+                continue
+            entry: dict[str, Any] = {
                 "ref": ref_to_dict(ref),
                 "parent": ref_to_dict(sub.parent),
                 "state": sub.delivered.value,
             }
-            for ref, sub in (job.subs or {}).items()
-            if sub.delivered is not None
-        ]
+            if sub.final_delivered:
+                entry["final"] = True
+            subs.append(entry)
         entries.append(
             {
                 "ref": ref_to_dict(job.ref),
@@ -78,13 +84,14 @@ def _state(value: object) -> JobState | None:
 def _load_job(entry: object) -> ResumedJob:
     if not isinstance(entry, Mapping):
         raise ValueError("resume token: each job must be an object")
-    subs: dict[JobRef, tuple[JobRef, JobState]] = {}
+    subs: dict[JobRef, tuple[JobRef, JobState, bool]] = {}
     for sub in entry.get("subs") or []:
         if not isinstance(sub, Mapping):
             raise ValueError("resume token: each sub-job must be an object")
         state = _state(sub.get("state"))
         if state is not None:
-            subs[ref_from_dict(sub.get("ref"))] = (ref_from_dict(sub.get("parent")), state)
+            parent = ref_from_dict(sub.get("parent"))
+            subs[ref_from_dict(sub.get("ref"))] = (parent, state, sub.get("final") is True)
     return ResumedJob(
         ref=ref_from_dict(entry.get("ref")),
         state=_state(entry.get("state")),

@@ -40,13 +40,17 @@ _MICROSECOND = timedelta(microseconds=1)
 class SubJob:
     """What the watcher knows of one sub-job of a batch job."""
 
-    __slots__ = ("delivered", "done", "parent", "state")
+    __slots__ = ("delivered", "done", "final_delivered", "parent", "state")
 
-    def __init__(self, parent: JobRef, state: JobState | None = None) -> None:
+    def __init__(
+        self, parent: JobRef, state: JobState | None = None, final_delivered: bool = False
+    ) -> None:
         self.parent = parent
         self.state = state
         self.delivered = state
-        self.done = state is not None and state.terminal
+        #: The consumer took its final event (a terminal transition or a give-up).
+        self.final_delivered = final_delivered
+        self.done = final_delivered or (state is not None and state.terminal)
 
 
 class Tracked:

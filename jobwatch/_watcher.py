@@ -224,7 +224,7 @@ class Watcher:
         now: float,
         state: JobState | None = None,
         seen: bool = False,
-        subs: dict[JobRef, tuple[JobRef, JobState]] | None = None,
+        subs: dict[JobRef, tuple[JobRef, JobState, bool]] | None = None,
     ) -> None:
         self._running()
         job = self._table.start(ref, client, now, self.policy.timeout, state, seen, subs)
@@ -253,13 +253,15 @@ class Watcher:
 
     def _acknowledge(self, event: Event, root: Tracked) -> None:
         """The consumer took ``event`` (or the stream is off): what resume tokens record."""
-        if isinstance(event, Transition):
-            if event.parent is None and event.ref == root.ref:
+        if event.parent is None and event.ref == root.ref:
+            if isinstance(event, Transition):
                 root.delivered = event.state
-            else:
-                sub: SubJob | None = (root.subs or {}).get(event.ref)
-                if sub is not None:
+        else:
+            sub: SubJob | None = (root.subs or {}).get(event.ref)
+            if sub is not None:
+                if isinstance(event, Transition):
                     sub.delivered = event.state
+                sub.final_delivered = sub.final_delivered or event.final
         if event.final and event.parent is None:
             self._table.delivered(root)
 

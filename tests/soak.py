@@ -356,13 +356,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--in-process", action="store_true", help="no socket: httpx.ASGITransport")
+    parser.add_argument(
+        "--model-examples",
+        type=int,
+        default=1000,
+        help="programs per backend for the watcher's model-based test afterwards (0: none)",
+    )
     args = parser.parse_args(argv)
     report = anyio.run(lambda: soak(args.jobs, args.seed, in_process=args.in_process))
     print("\n".join(report.lines()))
     for problem in report.problems:
         print("  " + problem)
-    print("PASS" if report.ok else "FAIL")
-    return 0 if report.ok else 1
+    ok = report.ok
+    if args.model_examples:
+        from test_watcher_model import soak_model  # tests/ is on the path as a script
+
+        started = time.monotonic()
+        try:
+            soak_model(args.model_examples)
+        except Exception as exc:  # noqa: BLE001 - reported, and the soak fails
+            print(f"model-based test: FAIL after {time.monotonic() - started:.0f} s: {exc}")
+            ok = False
+        else:
+            print(
+                f"model-based test: {args.model_examples} programs per backend held the "
+                f"watcher's contract ({time.monotonic() - started:.0f} s)"
+            )
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -551,6 +551,35 @@ async def test_resuming_twice_never_repeats_a_delivered_transition() -> None:
     assert final.state is SUCCEEDED
 
 
+async def test_a_delivered_sub_job_give_up_is_not_repeated_after_resume() -> None:
+    # Found by the model-based test after the redesign: the token recorded only a
+    # sub-job's transitions, so the give-up of a sub-job left open by its batch's end,
+    # delivered before the export, came again from the resumed watcher.
+    sim = Simulator(clock=ManualClock())
+    sim.add_evs_job(
+        P,
+        "b0",
+        [(0, "RUNNING"), (0, "SUCCESS")],
+        job_type="batchCreateVolume",
+        sub_jobs=[SubJob("b0-0", [(0, "SUCCESS")]), SubJob("b0-1", [(0, "RUNNING")])],
+    )
+    batch, open_sub = EvsJob("b0"), EvsJob("b0-1")
+    async with client_for(sim) as client:
+        async with Watcher(client, policy=FAST, buffer=1) as first:
+            first.watch(batch)
+            events, _ = await collect(first, 5, stop=lambda e: e.ref == open_sub and e.final)
+            token = first.export_state()
+        assert [e.ref for e in events if isinstance(e, GaveUp)] == [open_sub]
+        assert [job["ref"]["job_id"] for job in token["jobs"]] == ["b0"]  # its final unread
+        async with Watcher(client, policy=FAST) as second:
+            second.resume(token)
+            again, ended = await collect(second, 5)
+        assert ended
+        assert [e.ref for e in again] == [batch]  # only the batch's own final event
+        assert isinstance(again[0], Transition)
+        assert again[0].state is SUCCEEDED
+
+
 # -- 9. deadlines and grace arrive on time --------------------------------------------------
 
 
