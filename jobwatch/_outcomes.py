@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Self
+from typing import Protocol, Self
 
 from jobwatch._events import Event
 from jobwatch._refs import JobRef
@@ -19,7 +19,15 @@ from jobwatch._stream import Signal
 
 __all__ = ["Gather", "Outcomes"]
 
-Listener = Callable[[Event], None]
+
+class Listener(Protocol):
+    """Who waits for outcomes."""
+
+    def deliver(self, final: Event) -> None:
+        """``final`` is the outcome of a reference it listens to."""
+
+    def abort(self) -> None:
+        """The watcher closed: no more outcomes will come."""
 
 
 class Outcomes:
@@ -31,6 +39,7 @@ class Outcomes:
         self._limit: int | None = None if keep is True else int(keep)
         self._done: dict[JobRef, Event] = {}
         self._listeners: dict[JobRef, list[Listener]] = {}
+        self.closed = False
 
     def __len__(self) -> int:
         return len(self._done)
@@ -51,7 +60,7 @@ class Outcomes:
         """``final`` is a job's outcome: tell its listeners, keep it if asked to."""
         ref = final.ref
         for listener in self._listeners.pop(ref, ()):
-            listener(final)
+            listener.deliver(final)
         if self._limit == 0:
             return
         self._done.pop(ref, None)  # re-inserted last: the newest
@@ -62,6 +71,14 @@ class Outcomes:
     def forget(self, ref: JobRef) -> None:
         """Drop the kept outcome of ``ref`` (a new watch of it starts, or the user asks)."""
         self._done.pop(ref, None)
+
+    def close(self) -> None:
+        """The watcher closed: every listener still waiting is told, and let go."""
+        self.closed = True
+        waiting = {id(one): one for group in self._listeners.values() for one in group}
+        self._listeners.clear()
+        for listener in waiting.values():
+            listener.abort()
 
     def listen(self, ref: JobRef, listener: Listener) -> None:
         """Call ``listener`` with the outcome of ``ref`` when its watch ends."""
@@ -102,17 +119,28 @@ class Gather:
                 self._ready.append(done)
                 continue
             self._pending.add(ref)
-            outcomes.listen(ref, self._deliver)
+            outcomes.listen(ref, self)
             start(ref)
 
-    def _deliver(self, final: Event) -> None:
+    def deliver(self, final: Event) -> None:
+        """See ``Listener``."""
         self._pending.discard(final.ref)
         self._ready.append(final)
         self._signal.fire()
 
+    def abort(self) -> None:
+        """See ``Listener``."""
+        self._signal.fire()
+
     async def next(self) -> Event:
-        """The next outcome to arrive (kept ones first)."""
+        """The next outcome to arrive (kept ones first).
+
+        ``RuntimeError`` when the watcher closed before it came.
+        """
         while not self._ready:
+            if self._outcomes.closed:
+                left = ", ".join(sorted(map(str, self._pending)))
+                raise RuntimeError(f"the watcher closed before these jobs ended: {left}")
             await self._signal.wait()
         self.left -= 1
         return self._ready.popleft()
@@ -120,8 +148,12 @@ class Gather:
     def close(self) -> None:
         """Stop listening for the outcomes not arrived yet."""
         for ref in self._pending:
-            self._outcomes.unlisten(ref, self._deliver)
+            self._outcomes.unlisten(ref, self)
         self._pending.clear()
+
+    async def aclose(self) -> None:
+        """``close``, for ``contextlib.aclosing`` around ``as_completed``."""
+        self.close()
 
     def __aiter__(self) -> Self:
         return self

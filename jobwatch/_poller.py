@@ -96,8 +96,8 @@ class Poller:
             this_poll = RequestLedger()  # the shared totals move with other workers' polls
             with counting(this_poll):
                 results, timed_out = await self._poll(batch.client, [j.ref for j in live], deadline)
-            self.saved += max(len(live) - max(this_poll.requests, 1), 0)
             if not timed_out:
+                self.saved += max(len(live) - max(this_poll.requests, 1), 0)
                 for job, result in zip(live, results, strict=True):
                     await self._apply(job, result)
             else:
@@ -153,7 +153,7 @@ class Poller:
             return [self._unexpected(refs, exc)] * len(refs)
 
     def _unexpected(self, refs: Sequence[JobRef], exc: Exception) -> PollFailed:
-        error = PollFailed(f"polling failed unexpectedly: {type(exc).__name__}: {exc}")
+        error = PollFailed(f"polling failed unexpectedly: {_describe(exc)}")
         error.__cause__ = exc
         jobs = [self.table.open.get(ref) for ref in refs]
         if any(job is not None and not job.logged for job in jobs):
@@ -200,3 +200,12 @@ class Poller:
         """End ``job`` with ``events`` once the stream has room (a worker's path)."""
         await self.stream.reserve()
         self.table.finish(job, events)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, even when its ``__str__`` itself fails."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile exception must not escape the guard
+        text = "<str() failed>"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -64,7 +64,9 @@ def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
 
 def load_state(token: object) -> list[ResumedJob]:
     """Read a token; ``ValueError`` naming what is wrong when it is not one."""
-    if not isinstance(token, Mapping) or token.get("version") != VERSION:
+    version = token.get("version") if isinstance(token, Mapping) else None
+    if not isinstance(token, Mapping) or type(version) is not int or version != VERSION:
+        # (``type(...) is int``: True == 1, but true is not a version)
         raise ValueError(f"not a jobwatch resume token (version {VERSION} expected)")
     jobs = token.get("jobs")
     if not isinstance(jobs, list):
@@ -85,16 +87,24 @@ def _load_job(entry: object) -> ResumedJob:
     if not isinstance(entry, Mapping):
         raise ValueError("resume token: each job must be an object")
     subs: dict[JobRef, tuple[JobRef, JobState, bool]] = {}
-    for sub in entry.get("subs") or []:
+    listed = entry.get("subs") or []
+    if not isinstance(listed, list):
+        raise ValueError("resume token: a job's 'subs' must be a list")
+    for sub in listed:
         if not isinstance(sub, Mapping):
             raise ValueError("resume token: each sub-job must be an object")
         state = _state(sub.get("state"))
         if state is not None:
             parent = ref_from_dict(sub.get("parent"))
             subs[ref_from_dict(sub.get("ref"))] = (parent, state, sub.get("final") is True)
+    ref = ref_from_dict(entry.get("ref"))
+    state = _state(entry.get("state"))
+    if state is not None and state.terminal:
+        # A delivered final state takes a job out of the tokens jobwatch writes.
+        raise ValueError(f"resume token: job {ref} has a final state ({state.value})")
     return ResumedJob(
-        ref=ref_from_dict(entry.get("ref")),
-        state=_state(entry.get("state")),
+        ref=ref,
+        state=state,
         seen=bool(entry.get("seen")),
         subs=subs,
     )

@@ -35,6 +35,9 @@ _other_fields = operator.attrgetter(*_OTHER)
 _TIMES_AT = (_OTHER.index("begin_time"), _OTHER.index("end_time"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+#: Seconds by which a poll at the end of a grace or deadline may fall short of it
+#: (the due time is computed in floating point): it still counts as at the end.
+_SLACK = 1e-6
 
 
 class SubJob:
@@ -179,10 +182,18 @@ def _now() -> datetime:
 
 
 def _walk_subs(snapshot: JobSnapshot) -> Iterator[tuple[JobSnapshot, JobRef]]:
-    """Every sub-job at any depth with its parent's reference, parents first."""
+    """Every sub-job at any depth with its parent's reference, parents first.
+
+    A job ID met again in the same body (listed twice, or the batch's own ID) is
+    skipped with what hangs under it: the first listing is the job's.
+    """
+    met = {snapshot.ref}
     stack = [(sub, snapshot.ref) for sub in reversed(snapshot.sub_jobs)]
     while stack:
         sub, parent = stack.pop()
+        if sub.ref in met:
+            continue
+        met.add(sub.ref)
         yield sub, parent
         stack.extend((child, sub.ref) for child in reversed(sub.sub_jobs))
 
@@ -228,7 +239,7 @@ def observe(
     elif isinstance(error, JobNotFound):
         if job.seen:
             return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
-        if now - job.started >= policy.not_found_grace:
+        if now + _SLACK >= job.started + policy.not_found_grace:
             message = f"not found within {policy.not_found_grace:g}s"
             return _give_up(job, events, GiveUpReason.NOT_FOUND, message, error)
         job.step += 1
@@ -242,7 +253,7 @@ def observe(
         if job.errors >= policy.max_consecutive_errors:
             message = f"{job.errors} failed polls in a row; last: {error}"
             return _give_up(job, events, GiveUpReason.ERROR, message, error)
-    if job.deadline_at is not None and now >= job.deadline_at:
+    if job.deadline_at is not None and now + _SLACK >= job.deadline_at:
         message = f"not finished within {policy.timeout:g}s"
         return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)
     return events, next_delay(job, now, policy, rng)
@@ -257,7 +268,7 @@ def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random)
         delay = min(delay, job.deadline_at - now)
     if not job.seen:
         grace_left = job.started + policy.not_found_grace - now
-        if grace_left > 0:
+        if grace_left > _SLACK:  # (within it, this very poll gave up)
             delay = min(delay, grace_left)
     return max(delay, 0.0)
 

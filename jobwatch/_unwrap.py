@@ -19,20 +19,6 @@ from anyio.abc import TaskGroup
 __all__ = ["exit_task_group"]
 
 
-def _real_errors(
-    group: BaseExceptionGroup[BaseException], own: BaseException | None
-) -> list[BaseException]:
-    """The exceptions of ``group`` (flattened) that are neither ``own`` nor cancellations."""
-    cancelled = anyio.get_cancelled_exc_class()
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found.extend(_real_errors(exc, own))
-        elif exc is not own and not isinstance(exc, cancelled):
-            found.append(exc)
-    return found
-
-
 async def exit_task_group(
     tg: TaskGroup,
     exc_type: type[BaseException] | None,
@@ -43,14 +29,25 @@ async def exit_task_group(
     try:
         return await tg.__aexit__(exc_type, exc, tb)
     except BaseExceptionGroup as group:
-        errors = _real_errors(group, exc)
         cancelled = anyio.get_cancelled_exc_class()
-        body_failed = exc is not None and not isinstance(exc, cancelled)
-        if not errors:
+        # The body's own exception (a group of its own, too) is kept whole, as it was
+        # raised; what else the group holds, cancellations aside, is the tasks' errors.
+        # (trio may hand the body's group back as a copy: its leaves are the same.)
+        own = set(map(id, _leaves(exc))) if exc is not None else set()
+        _, rest = group.split(lambda e: id(e) in own or e is exc or isinstance(e, cancelled))
+        if rest is None:
             if exc is not None:
                 return False  # the body's own exception (or cancellation) goes on as it is
             raise
+        body_failed = exc is not None and not isinstance(exc, cancelled)
+        errors = list(rest.exceptions)
         if not body_failed and len(errors) == 1:
             raise errors[0] from None
-        own = [exc] if body_failed and exc is not None else []
-        raise BaseExceptionGroup("errors in a jobwatch watcher", [*own, *errors]) from None
+        mine = [exc] if body_failed and exc is not None else []
+        raise BaseExceptionGroup("errors in a jobwatch watcher", [*mine, *errors]) from None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

@@ -120,7 +120,7 @@ class Watcher:
             ack=self._acknowledge,
             waited_on=lambda: self._outcomes.awaited,
         )
-        self._table = JobTable(self._stream, self._outcomes)
+        self._table = JobTable(self._stream, self._outcomes, self._restarted)
         self._poller = Poller(self._table, self._stream, self.policy, on_poll, self._rng)
         self._phase = "new"
         self._tg: TaskGroup | None = None
@@ -155,6 +155,7 @@ class Watcher:
             raise RuntimeError("this watcher is not running")
         self._phase = "closed"
         self._stream.close()
+        self._outcomes.close()
         tg, self._tg = self._tg, None
         tg.cancel_scope.cancel()
         return await exit_task_group(tg, exc_type, exc, tb)
@@ -211,6 +212,8 @@ class Watcher:
         """
         self._running()
         job = self._table.open.get(ref)
+        if job is not None and job.removed:  # being removed: perhaps watched again since
+            job = self._table.restarting(ref)
         if job is None or job.removed:
             return
         job.removed = True
@@ -231,6 +234,10 @@ class Watcher:
         if job is not None:
             self._poller.schedule(job, now + self.policy.first_poll_delay)
 
+    def _restarted(self, job: Tracked) -> None:
+        """A watch asked for while the previous one was being removed opens now."""
+        self._poller.schedule(job, anyio.current_time() + self.policy.first_poll_delay)
+
     # -- scheduling and polling -----------------------------------------------------------
 
     # -- consuming ------------------------------------------------------------------------
@@ -249,7 +256,7 @@ class Watcher:
         return self.events()
 
     def _idle(self) -> bool:
-        return not self._table.open
+        return self._table.open_count == 0
 
     def _acknowledge(self, event: Event, root: Tracked) -> None:
         """The consumer took ``event`` (or the stream is off): what resume tokens record."""
@@ -297,8 +304,14 @@ class Watcher:
             gather.close()
         return [found[ref] for ref in refs]
 
-    def as_completed(self, refs: Iterable[JobRef]) -> AsyncIterator[Event]:
-        """The final events of ``refs`` as each job ends (watching those not yet watched)."""
+    def as_completed(self, refs: Iterable[JobRef]) -> Gather:
+        """The final events of ``refs`` as each job ends (watching those not yet watched).
+
+        An async iterator; to leave it before the end, close it (``async with
+        contextlib.aclosing(watcher.as_completed(refs)) as outcomes: ...``), or
+        it listens until those jobs end.  ``RuntimeError`` when the watcher
+        closes first (so do ``wait`` and ``wait_all``).
+        """
         return self._gather(refs)
 
     def _gather(self, refs: Iterable[JobRef]) -> Gather:
@@ -322,7 +335,7 @@ class Watcher:
         ledger = poller.ledger
         return WatcherStatistics(
             jobs_watched=self._table.started,
-            jobs_open=len(self._table.open),
+            jobs_open=self._table.open_count,
             polls=poller.polls,
             requests=ledger.requests,
             retries=ledger.retries,

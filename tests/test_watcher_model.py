@@ -90,6 +90,7 @@ from jobwatch import (
     Watcher,
     WatchGaveUp,
 )
+from jobwatch._refs import ref_from_dict
 from jobwatch.sim import ApiName, Fault, Simulator, SubJob
 
 PROJECT = "model"
@@ -542,6 +543,10 @@ class JobsOpenWrong(ContractViolation):
     """Point 4: ``jobs_open`` negative, above the watches without a delivered final, or not 0."""
 
 
+class LostOnResume(ContractViolation):
+    """Point 11: a watch neither ended nor unwatched was left out of a resume token."""
+
+
 class EventsEndedEarly(ContractViolation):
     """Point 4: ``events()`` ended while some watch had no final delivered."""
 
@@ -600,6 +605,7 @@ class WatchRecord:
     final: Event | None = None
     final_gen: int = -1
     unwatched: bool = False
+    dropped: bool = False  # removed, its final unread, and so left out of the token
 
     @property
     def ref(self) -> JobRef:
@@ -639,10 +645,10 @@ class Model:
 
     def is_open(self, ref: JobRef) -> bool:
         watch = self.current.get(ref)
-        return watch is not None and watch.final is None
+        return watch is not None and watch.final is None and not watch.dropped
 
     def open_watches(self) -> list[WatchRecord]:
-        return [watch for watch in self.current.values() if watch.final is None]
+        return [w for w in self.current.values() if w.final is None and not w.dropped]
 
     def start(self, ref: JobRef) -> WatchRecord:
         watch = WatchRecord(len(self.watches) + 1, self.specs[ref], self.gen)
@@ -651,7 +657,18 @@ class Model:
         self.known.add(ref)
         return watch
 
-    def new_generation(self) -> None:
+    def new_generation(self, token: object) -> None:
+        """A resume: a watch left out of the token must be one that was unwatched
+        (a removed job is not resumed), else it was lost."""
+        assert isinstance(token, dict)
+        carried = {ref_from_dict(job["ref"]) for job in token["jobs"]}
+        for watch in self.open_watches():
+            if watch.ref in carried:
+                continue
+            if watch.unwatched:
+                watch.dropped = True
+            else:
+                self.fail(LostOnResume(f"not in the token: {watch.history()}"))
         self.gen += 1
         self.known = {watch.ref for watch in self.open_watches()}
 
@@ -902,7 +919,7 @@ class Run:
         """
         model = self.model
         if token is not None:
-            model.new_generation()
+            model.new_generation(token)
         gen = model.gen
         requests_before = len(self.sim.requests)
         resuming = False
@@ -1056,7 +1073,11 @@ class Run:
                 # Which watch wait() is about is decided when it is called (it watches,
                 # synchronously, a job this watcher does not know).
                 watch = model.current.get(ref)
-                if watch is None or (watch.final is not None and ref not in model.known):
+                if (
+                    watch is None
+                    or watch.dropped
+                    or (watch.final is not None and ref not in model.known)
+                ):
                     watch = model.start(ref)
                     self.more.set()
                 record.watch = watch

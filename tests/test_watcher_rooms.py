@@ -33,7 +33,7 @@ def make_table(
         ack=lambda event, root: acked.append(event),
         waited_on=lambda: outcomes.awaited,
     )
-    return JobTable(stream, outcomes), acked, outcomes
+    return JobTable(stream, outcomes, lambda job: None), acked, outcomes
 
 
 def test_a_job_ends_once_whoever_asks() -> None:
@@ -63,10 +63,15 @@ def test_an_undelivered_final_stays_exported_until_the_consumer_takes_it() -> No
     table, _, _ = make_table()
     job = table.start(EvsJob("a"), Client("http://x.test", "p"), 0.0, None)
     assert job is not None
-    table.finish(job, [removed(EvsJob("a"))])
+    final = GaveUp(EvsJob("a"), None, GiveUpReason.TIMED_OUT, "late", NOW)
+    table.finish(job, [final])
     assert [j.ref for j in table.exported()] == [EvsJob("a")]
     table.delivered(job)
     assert table.exported() == []
+    removed_job = table.start(EvsJob("b"), Client("http://x.test", "p"), 0.0, None)
+    assert removed_job is not None
+    table.finish(removed_job, [removed(EvsJob("b"))])
+    assert table.exported() == []  # unwatched: not resumed, read or not
 
 
 def test_with_the_stream_off_events_are_acknowledged_at_once() -> None:
@@ -78,10 +83,20 @@ def test_with_the_stream_off_events_are_acknowledged_at_once() -> None:
     assert len(table.stream) == 0
 
 
+class Collect(list[Event]):
+    aborted = False
+
+    def deliver(self, final: Event) -> None:
+        self.append(final)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
 def test_outcomes_keep_the_newest_n_and_listeners_get_theirs() -> None:
     outcomes = Outcomes(2)
-    got: list[Event] = []
-    outcomes.listen(EvsJob("a"), got.append)
+    got = Collect()
+    outcomes.listen(EvsJob("a"), got)
     for name in "abc":
         outcomes.record(removed(EvsJob(name)))
     assert [e.ref for e in got] == [EvsJob("a")]
@@ -95,11 +110,16 @@ def test_outcomes_keep_the_newest_n_and_listeners_get_theirs() -> None:
 
 def test_outcomes_kept_by_nobody_still_reach_the_listeners() -> None:
     outcomes = Outcomes(False)
-    got: list[Event] = []
-    outcomes.listen(EvsJob("a"), got.append)
+    got, left = Collect(), Collect()
+    outcomes.listen(EvsJob("a"), got)
+    outcomes.listen(EvsJob("b"), left)
     outcomes.record(removed(EvsJob("a")))
     assert len(got) == 1
     assert len(outcomes) == 0
+    outcomes.close()  # the watcher closed: who still waits is told
+    assert left.aborted
+    assert not got.aborted
+    assert not outcomes.awaited
 
 
 @pytest.mark.anyio
