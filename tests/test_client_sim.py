@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
+from trio.testing import MockClock
 
 from jobwatch import (
     AKSKAuth,
@@ -144,7 +145,11 @@ async def test_wrong_credentials_are_an_authentication_error_without_secrets() -
     assert len(sim.requests) == 1
 
 
-async def test_simulated_throttling_with_retry_after_and_window() -> None:
+@pytest.mark.parametrize(
+    "anyio_backend",
+    ["asyncio", pytest.param(("trio", {"clock": MockClock(autojump_threshold=0)}), id="trio")],
+)
+async def test_simulated_throttling_with_retry_after_and_window() -> None:  # trio: virtual time
     sim = populated()
     sim.add_fault(Fault("throttle_429", count=1, retry_after=1, api="evs"))
     sim.add_fault(Fault("throttle_429", count=1, api="ges-v2", throttle_period="2 second"))

@@ -53,8 +53,8 @@ a guard (a hang is a failure, not a stuck test).  Checked (``semantics.md``):
 - no task of the watcher is left once it has exited.
 
 Each kind of violation is its own exception class, so hypothesis reports (and
-shrinks) each one separately.  Examples: 60 on asyncio (real time, about 12 s),
-200 on trio (virtual time, about 3 s); ``JOBWATCH_MODEL_EXAMPLES`` sets both, and
+shrinks) each one separately.  Examples: 35 on asyncio (real time, about 7 s),
+300 on trio (virtual time, about 4 s); ``JOBWATCH_MODEL_EXAMPLES`` sets both, and
 :func:`soak_model` is the long run.
 """
 
@@ -98,8 +98,8 @@ BACKENDS = ("asyncio", "trio")
 # Examples per backend: trio runs on virtual time, so its examples cost only CPU.
 _OVERRIDE = os.environ.get("JOBWATCH_MODEL_EXAMPLES")
 EXAMPLES = {
-    "asyncio": int(_OVERRIDE or 60),
-    "trio": int(_OVERRIDE or 200),
+    "asyncio": int(_OVERRIDE or 35),
+    "trio": int(_OVERRIDE or 300),
 }
 
 # Seconds: virtual on trio, real on asyncio.

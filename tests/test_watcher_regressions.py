@@ -664,3 +664,104 @@ async def test_statistics_count_the_requests_of_every_client() -> None:
         used.retries,
         used.errors,
     )
+
+
+# -- found by the adversarial review of the redesign ------------------------------------------
+
+
+async def test_the_body_own_exception_group_leaves_whole() -> None:
+    # The body's own ExceptionGroup (its task group's child failed) came out wrapped
+    # in a new group with its errors twice.
+    sim = Simulator(clock=LoopClock())
+    mine = ExceptionGroup("mine", [KeyError("k")])
+    with pytest.raises(ExceptionGroup) as info:
+        async with client_for(sim) as client, Watcher(client, policy=FAST):
+            raise mine
+    assert info.value.exceptions == mine.exceptions
+    assert str(info.value).startswith("mine")
+
+
+async def test_an_exception_whose_str_fails_stays_in_the_poll_guard() -> None:
+    class Hostile(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no text for you")
+
+    sim = Simulator(clock=LoopClock())
+    sim.add_evs_job(P, "good", [(0, "RUNNING"), (0.02, "SUCCESS")])
+
+    async def handler(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith("/bad"):
+            raise Hostile
+        return None
+
+    policy = PollPolicy(wait_initial=0.01, wait_max=0.02, wait_jitter=0.0, max_consecutive_errors=2)
+    async with (
+        client_for(sim, Intercept(sim.transport(), handler)) as client,
+        Watcher(client, policy=policy) as watcher,
+    ):
+        with anyio.fail_after(5):
+            finals = await watcher.wait_all([EvsJob("good"), EvsJob("bad")])
+    good, bad = finals
+    assert isinstance(good, Transition)
+    assert good.state is SUCCEEDED
+    assert isinstance(bad, GaveUp)
+    assert bad.reason is GiveUpReason.ERROR
+    assert "Hostile" in bad.message
+
+
+async def test_watch_again_right_after_unwatching_a_job_in_flight_is_a_new_watch() -> None:
+    sim = Simulator(clock=LoopClock())
+    sim.add_evs_job(P, "j", [(0, "RUNNING"), (0.2, "SUCCESS")])
+    held = anyio.Event()
+    release = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response | None:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        return None
+
+    ref = EvsJob("j")
+    async with (
+        client_for(sim, Intercept(sim.transport(), handler)) as client,
+        Watcher(client, policy=FAST) as watcher,
+    ):
+        watcher.watch(ref)
+        with anyio.fail_after(5):
+            await held.wait()
+            watcher.unwatch(ref)  # its first poll is in flight
+            watcher.watch(ref)  # a new watch, once the old one ended
+            assert watcher.statistics().jobs_open == 2  # the old watch and the new one
+            release.set()
+            events, ended = await collect(watcher, 5)
+    assert ended
+    assert [(type(e).__name__, getattr(e, "state", None)) for e in events] == [
+        ("Transition", RUNNING),
+        ("GaveUp", None),
+        ("Transition", RUNNING),
+        ("Transition", SUCCEEDED),
+    ]
+    assert watcher.statistics().jobs_watched == 2
+
+
+async def test_a_wait_outside_the_block_is_told_when_the_watcher_closes() -> None:
+    sim = Simulator(clock=LoopClock())
+    sim.add_evs_job(P, "long", [(0, "RUNNING")])
+    errors: list[BaseException] = []
+
+    async def waiter(watcher: Watcher) -> None:
+        try:
+            await watcher.wait(EvsJob("long"))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(5):  # a waiter never told would hold the task group forever
+        async with (
+            anyio.create_task_group() as tg,
+            client_for(sim) as client,
+            Watcher(client, policy=FAST) as watcher,
+        ):
+            tg.start_soon(waiter, watcher)
+            await anyio.sleep(0.05)
+    assert len(errors) == 1
+    assert "closed before" in str(errors[0])
