@@ -60,6 +60,7 @@ shrinks) each one separately.  Examples: 35 on asyncio (real time, about 7 s),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter, defaultdict
@@ -282,107 +283,90 @@ class Config:
 # -- operations --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Watch:
+class OpBase:
+    """An operation of a program; shown compactly in hypothesis's reports."""
+
+    def __repr__(self) -> str:
+        parts: list[str] = []
+        for index, spec in enumerate(dataclasses.fields(self)):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if index and value == spec.default:
+                continue
+            text = f"{value:g}" if isinstance(value, float) else repr(value)
+            if isinstance(value, tuple):
+                text = repr(list(value))
+            parts.append(text if index == 0 else f"{spec.name}={text}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, repr=False)
+class Watch(OpBase):
     job: int
 
-    def __repr__(self) -> str:
-        return f"Watch({self.job})"
 
-
-@dataclass(frozen=True)
-class WatchMany:
+@dataclass(frozen=True, repr=False)
+class WatchMany(OpBase):
     jobs: tuple[int, ...]
 
-    def __repr__(self) -> str:
-        return f"WatchMany({list(self.jobs)})"
 
-
-@dataclass(frozen=True)
-class Unwatch:
+@dataclass(frozen=True, repr=False)
+class Unwatch(OpBase):
     job: int
     twice: bool = False
 
-    def __repr__(self) -> str:
-        return f"Unwatch({self.job}{', twice=True' if self.twice else ''})"
 
-
-@dataclass(frozen=True)
-class UnwatchInFlight:
+@dataclass(frozen=True, repr=False)
+class UnwatchInFlight(OpBase):
     """Hold the job's next poll with a latency fault; unwatch once it is in flight."""
 
     job: int
     latency: float
 
-    def __repr__(self) -> str:
-        return f"UnwatchInFlight({self.job}, latency={self.latency:g})"
 
-
-@dataclass(frozen=True)
-class Sleep:
+@dataclass(frozen=True, repr=False)
+class Sleep(OpBase):
     seconds: float
 
-    def __repr__(self) -> str:
-        return f"Sleep({self.seconds:g})"
 
-
-@dataclass(frozen=True)
-class Read:
+@dataclass(frozen=True, repr=False)
+class Read(OpBase):
     """Let the consumer read ``events`` more events."""
 
     events: int
 
-    def __repr__(self) -> str:
-        return f"Read({self.events})"
 
-
-@dataclass(frozen=True)
-class ReadFor:
+@dataclass(frozen=True, repr=False)
+class ReadFor(OpBase):
     """Let the consumer read freely for ``seconds``."""
 
     seconds: float
 
-    def __repr__(self) -> str:
-        return f"ReadFor({self.seconds:g})"
 
-
-@dataclass(frozen=True)
-class Wait:
+@dataclass(frozen=True, repr=False)
+class Wait(OpBase):
     """``wait(ref)`` in a background task, under ``move_on_after(timeout)``."""
 
     job: int
     timeout: float
 
-    def __repr__(self) -> str:
-        return f"Wait({self.job}, timeout={self.timeout:g})"
 
-
-@dataclass(frozen=True)
-class CancelWait:
+@dataclass(frozen=True, repr=False)
+class CancelWait(OpBase):
     """Cancel the oldest ``wait`` still waiting."""
 
-    def __repr__(self) -> str:
-        return "CancelWait()"
 
-
-@dataclass(frozen=True)
-class Resume:
+@dataclass(frozen=True, repr=False)
+class Resume(OpBase):
     """Stop reading, export the state, close the watcher; resume in a new client and watcher."""
 
-    def __repr__(self) -> str:
-        return "Resume()"
 
-
-@dataclass(frozen=True)
-class Inject:
+@dataclass(frozen=True, repr=False)
+class Inject(OpBase):
     """Make the next ``count`` requests for the job fail with the fault ``kind``."""
 
     job: int
     kind: FaultName
     count: int = 1
-
-    def __repr__(self) -> str:
-        return f"Inject({self.job}, {self.kind!r}, count={self.count})"
 
 
 Op: TypeAlias = (
