@@ -32,6 +32,7 @@ from jobwatch._exceptions import (
     ResponseValidationError,
     ServerError,
     TransportError,
+    UnknownAPIError,
     WatchGaveUp,
 )
 from jobwatch._limits import RateLimit
@@ -83,6 +84,7 @@ __all__ = [
     "TokenAuth",
     "Transition",
     "TransportError",
+    "UnknownAPIError",
     "WatchGaveUp",
     "Watcher",
     "WatcherStatistics",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 import httpx
@@ -422,6 +422,7 @@ class Client:
                 body=body,
                 request_id=request_id,
                 retry_after=parse_retry_after(headers),
+                path=urlsplit(url).path,
             )
         data = _dialects.decode_json(body, status_code=status)
         _dialects.raise_for_error_body(data, body=body, request_id=request_id)

@@ -11,7 +11,8 @@ Every error derives from ``JobwatchError``::
     │   ├── AuthenticationError         HTTP 401
     │   ├── PermissionDeniedError       HTTP 403
     │   ├── NotFoundError               HTTP 404
-    │   │   └── JobNotFound             HTTP 404, or GES.8301 (sent with HTTP 400)
+    │   │   ├── JobNotFound             HTTP 404, or GES.8301 / Common.0011 (sent with 400)
+    │   │   └── UnknownAPIError         APIGW.0101: wrong endpoint, path, version or service
     │   ├── RateLimitError              HTTP 429, or APIGW.0308 throttling
     │   └── ServerError                 HTTP 5xx
     ├── ResponseValidationError         the body is not JSON, not the API's shape, or cannot be read
@@ -53,11 +54,21 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "TransportError",
+    "UnknownAPIError",
     "WatchGaveUp",
 ]
 
-JOB_NOT_FOUND_CODES = frozenset({"GES.8301"})
-THROTTLING_CODES = frozenset({"APIGW.0308"})
+#: Codes of a job the service cannot find: GES sends ``GES.8301`` with HTTP 400, and EVS
+#: (ECS and the services of its job API alike) documents "400 Common.0011 query job
+#: fail." (EVS API reference, "Querying Job Status", GET /v1/{project_id}/jobs/{job_id}).
+JOB_NOT_FOUND_CODES = frozenset({"GES.8301", "Common.0011"})
+#: The API gateway's throttling, in the shared (``APIGW``) and dedicated (``APIG``)
+#: gateways' spellings (API Gateway error codes).
+THROTTLING_CODES = frozenset({"APIGW.0308", "APIG.0308"})
+#: The gateway knows no such API: a wrong host, path, version or service, not a
+#: missing job (API Gateway error codes: 404 "The API does not exist or has not been
+#: published in the environment").
+UNKNOWN_API_CODES = frozenset({"APIGW.0101", "APIG.0101"})
 EXCERPT_LENGTH = 200
 
 
@@ -136,7 +147,15 @@ class NotFoundError(APIStatusError):
 
 
 class JobNotFound(NotFoundError):
-    """The job does not exist (HTTP 404, or GES.8301, which GES sends with HTTP 400)."""
+    """The job does not exist (HTTP 404, or GES.8301 / Common.0011, sent with HTTP 400)."""
+
+
+class UnknownAPIError(NotFoundError):
+    """APIGW.0101 / APIG.0101: the gateway knows no such API.
+
+    A configuration error, not a missing job: the endpoint (host), the path, the
+    API version or the service is wrong.  The message names the path asked for.
+    """
 
 
 class RateLimitError(APIStatusError):
@@ -223,11 +242,13 @@ def _text(value: object) -> str | None:
 
 
 def read_error_body(data: object) -> tuple[str | None, str | None] | None:
-    """Read ``(error_code, message)`` from any of the three error body shapes.
+    """Read ``(error_code, message)`` from any of the error body shapes Huawei sends.
 
-    The shapes are ``{errorCode, errorMessage}`` (GES v1.0 and the engine),
-    ``{error_code, error_msg}`` (GES v2, the API gateway) and
-    ``{"error": {code, message}}`` (EVS, ECS).  Returns None when ``data``
+    The shapes are ``{errorCode, errorMessage}`` (GES v1.0 and the engine; also
+    ``errorMsg``), ``{error_code, error_msg}`` (GES v2, the API gateway),
+    ``{"error": {code, message}}`` (EVS), the flat ``{code, message}`` (ECS), and
+    any single nested object holding one of them (``{"itemNotFound": {...}}``), as
+    the official SDK's exception handler reads them.  Returns None when ``data``
     carries no error (empty codes count as none: GES sends them on success).
     """
     if not isinstance(data, Mapping):
@@ -238,11 +259,27 @@ def read_error_body(data: object) -> tuple[str | None, str | None] | None:
         message = _text(nested.get("message"))
         if code or message:
             return code, message
-    for code_key, message_key in (("errorCode", "errorMessage"), ("error_code", "error_msg")):
+    found = _flat_error(data)
+    if found is None and len(data) == 1:
+        (only,) = data.values()
+        if isinstance(only, Mapping):
+            found = _flat_error(only)
+    return found
+
+
+_ERROR_KEYS = (
+    ("errorCode", ("errorMessage", "errorMsg")),
+    ("error_code", ("error_msg",)),
+    ("code", ("message",)),
+)
+
+
+def _flat_error(data: Mapping[Any, Any]) -> tuple[str | None, str | None] | None:
+    for code_key, message_keys in _ERROR_KEYS:
         code = _text(data.get(code_key))
-        message = _text(data.get(message_key))
         if code:
-            return code, message
+            messages = (_text(data.get(key)) for key in message_keys)
+            return code, next((text for text in messages if text), None)
     return None
 
 
@@ -273,11 +310,13 @@ def status_error(
     body: bytes = b"",
     request_id: str | None = None,
     retry_after: float | None = None,
+    path: str | None = None,
 ) -> APIStatusError:
     """Build the right ``APIStatusError`` for an error answer.
 
     ``data`` is the parsed body (or None when it was not JSON); ``body`` the raw bytes,
-    used for the message when the body says nothing readable.
+    used for the message when the body says nothing readable; ``path`` the URL path
+    asked for (named in the message of an unknown API).
     """
     read = read_error_body(data)
     code, message = read if read is not None else (None, None)
@@ -291,7 +330,11 @@ def status_error(
         "retry_after": retry_after,
     }
     cls: type[APIStatusError]
-    if code in JOB_NOT_FOUND_CODES or status_code == 404:
+    if code in UNKNOWN_API_CODES:
+        cls = UnknownAPIError
+        where = f" for GET {path}" if path else ""
+        message = f"{message}{where}: the endpoint, path, API version or service is wrong"
+    elif code in JOB_NOT_FOUND_CODES or status_code == 404:
         cls = JobNotFound
     elif code in THROTTLING_CODES or status_code == 429:
         cls = RateLimitError

@@ -10,6 +10,8 @@ NOT_FOUND      ``JobNotFound`` (404, ``GES.8301``, an engine job absent     the 
                from its graph's list)                                      the grace, or gives up
 AUTH           HTTP 401, 403                                               the watcher gives up
 PERMANENT      any other HTTP 400: the request will not get better         the watcher gives up
+CONFIGURATION  ``UnknownAPIError`` (APIGW.0101): wrong endpoint, path,     the watcher gives up
+               API version or service                                      at once (``error``)
 INVALID        a body that is not JSON or not the API's shape, any other   the watcher counts a
                error status, an unexpected failure of one poll             failed poll
 =============  ==========================================================  =====================
@@ -30,6 +32,7 @@ from jobwatch._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     TransportError,
+    UnknownAPIError,
 )
 
 __all__ = ["Meaning", "meaning_of"]
@@ -42,18 +45,21 @@ class Meaning(enum.Enum):
     NOT_FOUND = "not_found"
     AUTH = "auth"
     PERMANENT = "permanent"
+    CONFIGURATION = "configuration"
     INVALID = "invalid"
 
     @property
     def ends_watch(self) -> bool:
         """True when one such answer ends the watch of the job at once."""
-        return self in (Meaning.AUTH, Meaning.PERMANENT)
+        return self in (Meaning.AUTH, Meaning.PERMANENT, Meaning.CONFIGURATION)
 
 
 def meaning_of(error: JobwatchError, transient_codes: Set[str] = THROTTLING_CODES) -> Meaning:
     """The meaning of ``error`` (``transient_codes``: HTTP 200 error codes worth a retry)."""
     if isinstance(error, TransportError | RateLimitError):
         return Meaning.TRANSIENT
+    if isinstance(error, UnknownAPIError):
+        return Meaning.CONFIGURATION
     if isinstance(error, JobNotFound):
         return Meaning.NOT_FOUND
     if isinstance(error, AuthenticationError | PermissionDeniedError):

@@ -17,13 +17,8 @@ from typing import Any
 
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, GiveUpReason, Transition
-from jobwatch._exceptions import (
-    AuthenticationError,
-    BadRequestError,
-    JobNotFound,
-    JobwatchError,
-    PermissionDeniedError,
-)
+from jobwatch._exceptions import JobNotFound, JobwatchError
+from jobwatch._meaning import Meaning, meaning_of
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot, JobState
@@ -236,23 +231,25 @@ def observe(
             events.append(changed)
         if snapshot.sub_jobs:
             _observe_subs(job, snapshot, events)
-    elif isinstance(error, JobNotFound):
-        if job.seen:
-            return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
-        if now + _SLACK >= job.started + policy.not_found_grace:
-            message = f"not found within {policy.not_found_grace:g}s"
-            return _give_up(job, events, GiveUpReason.NOT_FOUND, message, error)
-        job.step += 1
-    elif isinstance(error, AuthenticationError | PermissionDeniedError):
-        return _give_up(job, events, GiveUpReason.AUTH, str(error), error)
-    elif isinstance(error, BadRequestError):  # a 400 other than GES.8301 will not get better
-        return _give_up(job, events, GiveUpReason.ERROR, str(error), error)
     elif error is not None:
-        job.errors += 1
-        job.step += 1
-        if job.errors >= policy.max_consecutive_errors:
-            message = f"{job.errors} failed polls in a row; last: {error}"
-            return _give_up(job, events, GiveUpReason.ERROR, message, error)
+        meaning = meaning_of(error)  # the one table, shared with the client's retries
+        if meaning is Meaning.NOT_FOUND:
+            if job.seen:
+                return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
+            if now + _SLACK >= job.started + policy.not_found_grace:
+                message = f"not found within {policy.not_found_grace:g}s"
+                return _give_up(job, events, GiveUpReason.NOT_FOUND, message, error)
+            job.step += 1
+        elif meaning is Meaning.AUTH:
+            return _give_up(job, events, GiveUpReason.AUTH, str(error), error)
+        elif meaning.ends_watch:  # a 400 other than not-found, a wrong endpoint or API
+            return _give_up(job, events, GiveUpReason.ERROR, str(error), error)
+        else:
+            job.errors += 1
+            job.step += 1
+            if job.errors >= policy.max_consecutive_errors:
+                message = f"{job.errors} failed polls in a row; last: {error}"
+                return _give_up(job, events, GiveUpReason.ERROR, message, error)
     if job.deadline_at is not None and now + _SLACK >= job.deadline_at:
         message = f"not finished within {policy.timeout:g}s"
         return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)

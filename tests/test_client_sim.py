@@ -96,8 +96,8 @@ async def fetch_all(client: Client, sim: Simulator[ManualClock]) -> None:
         [GesEngineJob("movie", "eng-3"), EvsJob("nope"), GesJob("graph-1", "nope", "v1.0")]
     )
     assert getattr(results[0], "state", None) is JobState.SUCCEEDED
-    assert isinstance(results[1], JobNotFound)
-    assert results[1].status_code == 404
+    assert isinstance(results[1], JobNotFound)  # EVS: 400 Common.0011, as documented
+    assert (results[1].status_code, results[1].error_code) == (400, "Common.0011")
     assert isinstance(results[2], JobNotFound)
     assert (results[2].status_code, results[2].error_code) == (400, "GES.8301")
 

@@ -207,7 +207,7 @@ async def test_evs_times_use_creation_time_and_epoch(clock: ManualClock) -> None
     _, body = await get_json(sim, evs("now"))
     assert body["end_time"] == "2016-03-08T07:41:53.719Z"
     assert (body["status"], body["fail_reason"], body["error_code"]) == ("FAIL", "x", "E.1")
-    assert (await get_json(sim, evs("later")))[0] == 404
+    assert (await get_json(sim, evs("later")))[0] == 400
     clock.set(200)
     _, body = await get_json(sim, evs("later"))
     assert body["begin_time"] == "2016-03-08T07:43:33.219Z"
@@ -234,11 +234,11 @@ async def test_evs_queued_unknown_and_endless_statuses(
 async def test_evs_not_found_and_project_isolation(sim: Simulator[ManualClock]) -> None:
     sim.add_evs_job(P, "job-1", [(0, "INIT")])
     status, body = await get_json(sim, evs("job-1", project="other"))
-    assert status == 404
+    assert status == 400  # EVS documents "400 Common.0011 query job fail."
     assert body == {
         "error": {"message": "query job fail. job job-1 not found", "code": "Common.0011"}
     }
-    assert (await get_json(sim, evs("nope")))[0] == 404
+    assert (await get_json(sim, evs("nope")))[0] == 400
 
 
 @pytest.mark.anyio
@@ -270,7 +270,7 @@ async def test_evs_sub_jobs_appear_nest_and_fail_alone(
     )
     _, body = await get_json(sim, evs("batch"))
     assert body["entities"] == {"sub_jobs": []}
-    assert (await get_json(sim, evs("vol-a")))[0] == 404
+    assert (await get_json(sim, evs("vol-a")))[0] == 400
 
     clock.set(2)
     _, body = await get_json(sim, evs("batch"))
@@ -633,13 +633,13 @@ async def test_visible_after_and_expires_after_on_every_api(
             len(listed["jobs"]),
         )
 
-    assert await seen() == (404, 400, 400, 0)
+    assert await seen() == (400, 400, 400, 0)
     clock.set(2)
     assert await seen() == (200, 200, 200, 1)
     clock.set(6.99)
     assert await seen() == (200, 200, 200, 1)
     clock.set(7)
-    assert await seen() == (404, 400, 400, 0)
+    assert await seen() == (400, 400, 400, 0)
 
 
 def test_negative_windows_are_refused(sim: Simulator[ManualClock]) -> None:
@@ -665,7 +665,7 @@ async def test_unknown_routes_methods_and_request_ids(sim: Simulator[ManualClock
             await c.delete(evs("job-1")),
             await c.get(evs("missing")),
         ]
-    assert [r.status_code for r in responses] == [200, 200, 404, 404, 405, 405, 404]
+    assert [r.status_code for r in responses] == [200, 200, 404, 404, 405, 405, 400]
     assert responses[2].json()["error_code"] == "APIGW.0101"
     assert responses[4].headers["allow"] == "GET"
     assert set(responses[4].json()) == {"error_code", "error_msg", "request_id"}

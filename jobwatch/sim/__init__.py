@@ -3,7 +3,7 @@
 :class:`Simulator` serves, as a pure ASGI application (:attr:`Simulator.app`):
 
 * EVS jobs, ``GET /v1/{project_id}/jobs/{job_id}`` (sub-jobs nested in
-  ``entities.sub_jobs``; an unknown job is HTTP 404 ``{"error": {"message", "code"}}``
+  ``entities.sub_jobs``; an unknown job is HTTP 400 ``{"error": {"message", "code"}}``
   with EVS's code ``Common.0011``);
 * GES management jobs, ``GET /v1.0/{project_id}/graphs/{graph_id}/jobs/{job_id}/status``
   and the same under ``/v2`` (HTTP 400 ``GES.8301`` when unknown);

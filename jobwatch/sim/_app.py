@@ -43,8 +43,9 @@ EngineSchema: TypeAlias = Literal["2.2.13", "drift"]
 
 ENGINE_MAX_LIMIT = 100_000
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
-# EVS documents "400 Common.0011 query job fail." for a job it cannot find; the simulator
-# keeps the code and message but answers 404, the status a missing resource gets elsewhere.
+# EVS documents "400 Common.0011 query job fail." for a job it cannot find (EVS API
+# reference, "Querying Job Status", GET /v1/{project_id}/jobs/{job_id}, status code 400):
+# the simulator answers exactly that.
 EVS_NOT_FOUND = "Common.0011"
 GES_JOB_NOT_FOUND = "GES.8301"
 GES_BAD_PARAMETER = "GES.8000"  # GES uses it for bad parameters and for unknown graphs
@@ -268,7 +269,7 @@ class SimApp:
                 body = evs_body(path[-1], elapsed, top.frame(state.epoch), status)
         if body is None:
             message = f"query job fail. job {route.job} not found"
-            return api_error("evs", 404, EVS_NOT_FOUND, message)
+            return api_error("evs", 400, EVS_NOT_FOUND, message)
         return replace(json_response(200, body), served=tuple(_evs_served(body)))
 
     def _ges(self, route: _Route, override: _Hit | None) -> Response:
