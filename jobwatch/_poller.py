@@ -17,7 +17,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from jobwatch._client import Client, FetchResult, RequestLedger, counting
-from jobwatch._events import Event, GiveUpReason, PollDetails, PollHook
+from jobwatch._events import Event, PollDetails, PollHook
 from jobwatch._exceptions import JobwatchError, PollFailed
 from jobwatch._jobtable import JobTable
 from jobwatch._policies import PollPolicy
@@ -25,7 +25,7 @@ from jobwatch._refs import JobRef
 from jobwatch._schedule import Scheduler
 from jobwatch._snapshot import JobSnapshot
 from jobwatch._stream import EventStream
-from jobwatch._tracking import Batch, Tracked, give_up, observe
+from jobwatch._tracking import Batch, Tracked, observe, time_out, unwatched
 
 __all__ = ["Poller", "Target"]
 
@@ -119,7 +119,7 @@ class Poller:
     async def _ended_before_poll(self, job: Tracked) -> bool:
         """End ``job`` instead of polling it when it was unwatched or is past its deadline."""
         if job.removed:
-            await self._end(job, give_up(job, GiveUpReason.REMOVED, "unwatched"))
+            await self._end(job, unwatched(job))
             return True
         if job.deadline_at is not None and anyio.current_time() >= job.deadline_at:
             await self._time_out(job)
@@ -166,14 +166,7 @@ class Poller:
         return error
 
     async def _time_out(self, job: Tracked) -> None:
-        """End ``job`` at its deadline (``not_found`` if it was never seen, only missed)."""
-        deadline = self.policy.timeout or 0.0
-        if job.absent and not job.seen:
-            message = f"not found within {min(deadline, self.policy.not_found_grace):g}s"
-            await self._end(job, give_up(job, GiveUpReason.NOT_FOUND, message))
-        else:
-            message = f"not finished within {deadline:g}s"
-            await self._end(job, give_up(job, GiveUpReason.TIMED_OUT, message))
+        await self._end(job, time_out(job, self.policy))
 
     async def _apply(self, job: Tracked, result: FetchResult) -> None:
         """Turn one poll's result into events, then schedule the next poll or end the job."""
@@ -191,7 +184,7 @@ class Poller:
         for event in events:
             await self.stream.send(event, job)
         if job.removed:
-            await self._end(job, give_up(job, GiveUpReason.REMOVED, "unwatched"))
+            await self._end(job, unwatched(job))
             return
         job.in_flight = False
         self.schedule(job, now + delay)

@@ -17,7 +17,7 @@ from typing import Any
 
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, GiveUpReason, Transition
-from jobwatch._exceptions import JobNotFound, JobwatchError
+from jobwatch._exceptions import JobwatchError
 from jobwatch._meaning import Meaning, meaning_of
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
@@ -206,7 +206,8 @@ def observe(
     The delay is None when the watch of the job ended (a final state or a give-up).
     """
     events: list[Event] = []
-    job.absent = isinstance(error, JobNotFound)
+    meaning = None if error is None else meaning_of(error)  # shared with the client's retries
+    job.absent = meaning is Meaning.NOT_FOUND
     if snapshot is not None:
         job.seen = True
         job.errors = 0
@@ -231,8 +232,7 @@ def observe(
             events.append(changed)
         if snapshot.sub_jobs:
             _observe_subs(job, snapshot, events)
-    elif error is not None:
-        meaning = meaning_of(error)  # the one table, shared with the client's retries
+    elif error is not None and meaning is not None:
         if meaning is Meaning.NOT_FOUND:
             if job.seen:
                 return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
@@ -251,9 +251,23 @@ def observe(
                 message = f"{job.errors} failed polls in a row; last: {error}"
                 return _give_up(job, events, GiveUpReason.ERROR, message, error)
     if job.deadline_at is not None and now + _SLACK >= job.deadline_at:
-        message = f"not finished within {policy.timeout:g}s"
-        return _give_up(job, events, GiveUpReason.TIMED_OUT, message, None)
+        return [*events, *time_out(job, policy)], None
     return events, next_delay(job, now, policy, rng)
+
+
+def time_out(job: Tracked, policy: PollPolicy) -> list[Event]:
+    """The events that end ``job`` at its deadline: ``timeout``, or ``not_found`` for a
+    job never seen whose last answer was "not found"."""
+    limit = policy.timeout or 0.0
+    if job.absent and not job.seen:
+        message = f"not found within {min(limit, policy.not_found_grace):g}s"
+        return give_up(job, GiveUpReason.NOT_FOUND, message)
+    return give_up(job, GiveUpReason.TIMED_OUT, f"not finished within {limit:g}s")
+
+
+def unwatched(job: Tracked) -> list[Event]:
+    """The events that end ``job`` when ``unwatch`` removed it."""
+    return give_up(job, GiveUpReason.REMOVED, "unwatched")
 
 
 def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random) -> float:

@@ -20,7 +20,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from jobwatch._client import Client
-from jobwatch._events import Event, GaveUp, GiveUpReason, PollHook, Transition
+from jobwatch._events import Event, GaveUp, PollHook, Transition
 from jobwatch._exceptions import JobFailed, WatchGaveUp
 from jobwatch._jobtable import JobTable
 from jobwatch._outcomes import Gather, Outcomes
@@ -30,7 +30,7 @@ from jobwatch._refs import JobRef
 from jobwatch._resume import dump_state, load_state
 from jobwatch._snapshot import JobSnapshot, JobState
 from jobwatch._stream import EventStream
-from jobwatch._tracking import SubJob, Tracked, give_up
+from jobwatch._tracking import SubJob, Tracked, unwatched
 from jobwatch._unwrap import exit_task_group
 
 __all__ = ["Watcher", "WatcherStatistics"]
@@ -218,7 +218,7 @@ class Watcher:
             return
         job.removed = True
         if not job.in_flight:
-            self._table.finish(job, give_up(job, GiveUpReason.REMOVED, "unwatched"))
+            self._table.finish(job, unwatched(job))
 
     def _start(
         self,
@@ -237,8 +237,6 @@ class Watcher:
     def _restarted(self, job: Tracked) -> None:
         """A watch asked for while the previous one was being removed opens now."""
         self._poller.schedule(job, anyio.current_time() + self.policy.first_poll_delay)
-
-    # -- scheduling and polling -----------------------------------------------------------
 
     # -- consuming ------------------------------------------------------------------------
 

@@ -765,3 +765,17 @@ async def test_a_wait_outside_the_block_is_told_when_the_watcher_closes() -> Non
             await anyio.sleep(0.05)
     assert len(errors) == 1
     assert "closed before" in str(errors[0])
+
+
+async def test_a_job_never_found_by_its_timeout_gives_up_not_found_on_every_path() -> None:
+    # The README: jobs never found by their timeout give up `not_found`.  The give-up
+    # at a deadline is one function (`_tracking.time_out`), whether the deadline is met
+    # when a poll is due or right after a poll; polls here land on the deadline too.
+    sim = Simulator(clock=LoopClock())
+    policy = PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0, timeout=0.2)
+    async with client_for(sim) as client, Watcher(client, policy=policy) as watcher:
+        with anyio.fail_after(5):
+            finals = await watcher.wait_all([EvsJob(f"never-{i}") for i in range(5)])
+    assert {type(f).__name__ for f in finals} == {"GaveUp"}
+    assert {f.reason for f in finals if isinstance(f, GaveUp)} == {GiveUpReason.NOT_FOUND}
+    assert {f.message for f in finals if isinstance(f, GaveUp)} == {"not found within 0.2s"}
