@@ -425,7 +425,7 @@ class Client:
                 path=urlsplit(url).path,
             )
         data = _dialects.decode_json(body, status_code=status)
-        _dialects.raise_for_error_body(data, body=body, request_id=request_id)
+        _dialects.raise_for_error_body(data, body=body, request_id=request_id, url=url)
         return data
 
 

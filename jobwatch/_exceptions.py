@@ -8,7 +8,7 @@ Every error derives from ``JobwatchError``::
     │   └── RequestTimeout              no answer within the timeout
     ├── APIStatusError                  the API answered with an error
     │   ├── BadRequestError             HTTP 400
-    │   ├── AuthenticationError         HTTP 401
+    │   ├── AuthenticationError         HTTP 401, or APIGW.0301 / APIG.0301
     │   ├── PermissionDeniedError       HTTP 403
     │   ├── NotFoundError               HTTP 404
     │   │   ├── JobNotFound             HTTP 404, or GES.8301 / Common.0011 (sent with 400)
@@ -69,6 +69,14 @@ THROTTLING_CODES = frozenset({"APIGW.0308", "APIG.0308"})
 #: missing job (API Gateway error codes: 404 "The API does not exist or has not been
 #: published in the environment").
 UNKNOWN_API_CODES = frozenset({"APIGW.0101", "APIG.0101"})
+#: IAM authentication failed at the gateway (token expired or undecryptable, AK/SK
+#: signature refused, AK locked), whatever HTTP status carries it (Huawei Cloud FAQ
+#: "How Do I Handle the Error APIG.0301?", API Gateway FAQ "Common Errors Related to
+#: IAM Authentication Information").
+AUTH_CODES = frozenset({"APIGW.0301", "APIG.0301"})
+#: The longest error message kept from a body; the rest is cut (a hostile or broken
+#: server may send megabytes).
+MESSAGE_LIMIT = 500
 EXCERPT_LENGTH = 200
 
 
@@ -135,7 +143,15 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    """HTTP 401: the token or the AK/SK signature was refused."""
+    """HTTP 401, or APIGW.0301 / APIG.0301: the token or the AK/SK signature was refused.
+
+    ``token_expired`` is True when the gateway says the token expired.
+    """
+
+    @property
+    def token_expired(self) -> bool:
+        """True when the answer says the token expired (``token expires``)."""
+        return "token expire" in self.message.lower()
 
 
 class PermissionDeniedError(APIStatusError):
@@ -238,6 +254,8 @@ def _text(value: object) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + "…"
     return text or None
 
 
@@ -255,10 +273,11 @@ def read_error_body(data: object) -> tuple[str | None, str | None] | None:
         return None
     nested = data.get("error")
     if isinstance(nested, Mapping):
+        # The nested object is the whole word on the error: an empty one is no error,
+        # whatever flat keys stand beside it.
         code = _text(nested.get("code"))
         message = _text(nested.get("message"))
-        if code or message:
-            return code, message
+        return (code, message) if code or message else None
     found = _flat_error(data)
     if found is None and len(data) == 1:
         (only,) = data.values()
@@ -334,6 +353,8 @@ def status_error(
         cls = UnknownAPIError
         where = f" for GET {path}" if path else ""
         message = f"{message}{where}: the endpoint, path, API version or service is wrong"
+    elif code in AUTH_CODES:
+        cls = AuthenticationError
     elif code in JOB_NOT_FOUND_CODES or status_code == 404:
         cls = JobNotFound
     elif code in THROTTLING_CODES or status_code == 429:

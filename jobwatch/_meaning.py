@@ -8,7 +8,7 @@ TRANSIENT      no HTTP answer (``TransportError``), HTTP 408, 429, 5xx,    the c
                error body whose code is a transient one                    failed poll
 NOT_FOUND      ``JobNotFound`` (404, ``GES.8301``, an engine job absent     the watcher waits out
                from its graph's list)                                      the grace, or gives up
-AUTH           HTTP 401, 403                                               the watcher gives up
+AUTH           HTTP 401, 403, ``APIGW.0301``/``APIG.0301`` at any status    the watcher gives up
 PERMANENT      any other HTTP 400: the request will not get better         the watcher gives up
 CONFIGURATION  ``UnknownAPIError`` (APIGW.0101): wrong endpoint, path,     the watcher gives up
                API version or service                                      at once (``error``)

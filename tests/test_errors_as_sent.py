@@ -121,6 +121,21 @@ def answering(status: int, body: dict[str, Any]) -> httpx.MockTransport:
             "APIG.0101",
             None,
         ),
+        # The gateway's IAM code is an authentication failure whatever the status.
+        (
+            400,
+            {"error_code": "APIGW.0301", "error_msg": "verify aksk signature fail"},
+            AuthenticationError,
+            "APIGW.0301",
+            None,
+        ),
+        (
+            200,
+            {"error_code": "APIG.0301", "error_msg": "decrypt token fail"},
+            AuthenticationError,
+            "APIG.0301",
+            None,
+        ),
     ],
 )
 async def test_every_error_body_shape_is_read(
@@ -151,3 +166,50 @@ async def test_an_unknown_evs_job_waits_out_the_grace_as_documented() -> None:
     assert final.reason is GiveUpReason.NOT_FOUND  # Common.0011 is not-found, not `error`
     assert isinstance(final.error, JobNotFound)
     assert len(sim.requests) > 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # An empty nested error is no error, whatever flat keys stand beside it.
+        {"error": {}, "code": "Ecs.0114", "status": "RUNNING", "job_id": "j"},
+        {"error": {"code": None, "message": ""}, "code": "X", "status": "RUNNING", "job_id": "j"},
+        # A job body with a stray flat code is a job.
+        {"code": "Ecs.0114", "status": "RUNNING", "job_id": "j"},
+    ],
+)
+async def test_a_job_body_with_an_empty_error_or_a_stray_code_is_a_job(
+    body: dict[str, Any],
+) -> None:
+    async with Client("http://x.test", P, transport=answering(200, body)) as client:
+        snapshot = await client.fetch(EvsJob("j"))
+    assert snapshot.raw_status == "RUNNING"
+
+
+async def test_an_unknown_api_sent_with_http_200_names_the_path() -> None:
+    body = {"error_code": "APIGW.0101", "error_msg": "The API does not exist"}
+    async with Client("http://x.test/evs", P, transport=answering(200, body)) as client:
+        with pytest.raises(UnknownAPIError) as info:
+            await client.fetch(EvsJob("j"))
+    assert "GET /evs/v1/proj/jobs/j" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [200, 400, 401])
+async def test_an_expired_token_is_said_whatever_the_status(status: int) -> None:
+    body = {
+        "error_code": "APIGW.0301",
+        "error_msg": "Incorrect IAM authentication information: token expires, expires_at: x",
+    }
+    async with Client("http://x.test", P, transport=answering(status, body)) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.fetch(EvsJob("j"))
+    assert info.value.token_expired
+    assert not AuthenticationError("verify aksk signature fail", status_code=401).token_expired
+
+
+async def test_a_megabyte_error_message_is_cut() -> None:
+    body = {"error_code": "EVS.0001", "error_msg": "x" * 1_000_000}
+    async with Client("http://x.test", P, transport=answering(400, body)) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.fetch(EvsJob("j"))
+    assert 100 < len(str(info.value)) < 1000

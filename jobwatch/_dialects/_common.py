@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic
 import pydantic_core
@@ -28,11 +29,14 @@ def decode_json(body: bytes, *, status_code: int | None = None) -> Any:
         ) from None
 
 
-def raise_for_error_body(data: object, *, body: bytes, request_id: str | None) -> None:
+def raise_for_error_body(
+    data: object, *, body: bytes, request_id: str | None, url: str | None = None
+) -> None:
     """Raise the ``APIStatusError`` an HTTP 200 answer carries, if it carries one.
 
     ``{"error": {...}}`` is an error whatever the status code; so is an engine
     list with ``result: failed``, and a body with an error code and no job in it.
+    ``url`` is the URL asked for (its path is named in the message of an unknown API).
     """
     if not isinstance(data, Mapping):
         return
@@ -42,7 +46,8 @@ def raise_for_error_body(data: object, *, body: bytes, request_id: str | None) -
         or not ({"status", "Job", "jobs"} & data.keys())
     )
     if is_error and read_error_body(data) is not None:
-        raise status_error(200, data, body=body, request_id=request_id)
+        path = urlsplit(url).path if url else None
+        raise status_error(200, data, body=body, request_id=request_id, path=path)
 
 
 def require_object(data: object, what: str) -> Mapping[str, Any]:
