@@ -17,8 +17,10 @@ Two schemes are supported:
      ``Authorization: SDK-HMAC-SHA256 Access={ak}, SignedHeaders={names}, Signature={sig}``.
 
   Unlike the SDK, which signs whatever headers it holds, we sign an explicit set: ``host``,
-  ``x-sdk-date``, and ``content-type`` / ``x-security-token`` when present.  The query is read
-  from the URL httpx will send (``+`` decodes to a space, as httpx encodes spaces that way).
+  ``x-sdk-date``, and ``content-type`` / ``x-project-id`` / ``x-security-token`` when present
+  (the SDK sends and signs ``X-Project-Id``, which resources in sub-projects require).  The
+  query is read from the URL httpx will send (``+`` decodes to a space, as httpx encodes
+  spaces that way).
 
 :func:`verify_signature` is the server-side check used by the simulator; it shares the pure
 functions below with :class:`AKSKAuth`.  Secrets never appear in ``repr`` or error messages.
@@ -50,7 +52,7 @@ _ENV_SK = "HUAWEICLOUD_SDK_SK"
 _ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
 _ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
 # Headers AKSKAuth signs when the request carries them; host and x-sdk-date are always present.
-_SIGNABLE_HEADERS = ("content-type", "host", "x-sdk-date", "x-security-token")
+_SIGNABLE_HEADERS = ("content-type", "host", "x-project-id", "x-sdk-date", "x-security-token")
 _REQUIRED_SIGNED = ("host", "x-sdk-date")
 
 

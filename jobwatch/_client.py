@@ -163,6 +163,9 @@ class Client:
             raise ValueError("timeout must be positive")
         self.endpoint = str(url).rstrip("/")
         self.project_id = validate_id("project_id", project_id)
+        # As the official SDK does: the project in a header too, signed with AK/SK
+        # (resources in sub-projects need it).
+        self._headers = {**_HEADERS, "X-Project-Id": self.project_id}
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self.max_in_flight = max_in_flight
@@ -408,7 +411,7 @@ class Client:
             self._requests += 1
             for ledger in ledgers:
                 ledger.requests += 1
-            status, headers, body = await self._exchange.get(url, dict(_HEADERS))
+            status, headers, body = await self._exchange.get(url, dict(self._headers))
         request_id = headers.get("x-request-id")
         logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)
         if not 200 <= status < 300:

@@ -112,6 +112,7 @@ _hosts = ["service.endpoint.myhuaweicloud.com", "ges.cn-north-4.example.com:8443
     body=st.binary(max_size=64),
     content_type=st.sampled_from(["application/json", "application/json;charset=UTF-8"]),
     token=st.one_of(st.none(), st.text("abcXYZ0189+/=", min_size=1, max_size=20)),
+    project=st.one_of(st.none(), st.text("abcdef0189", min_size=1, max_size=32)),
     when=st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)),
 )
 def test_matches_official_sdk_signer(
@@ -122,11 +123,14 @@ def test_matches_official_sdk_signer(
     body: bytes,
     content_type: str,
     token: str | None,
+    project: str | None,
     when: datetime,
 ) -> None:
     date = when.strftime("%Y%m%dT%H%M%SZ")
     resource_path = "/" + "/".join(quote(segment, safe="") for segment in segments)
     headers = {"X-Sdk-Date": date}
+    if project is not None:
+        headers["X-Project-Id"] = project  # the SDK sends and signs it
     has_body = method in {"POST", "PUT", "PATCH"}
     if has_body:
         headers["Content-Type"] = content_type
@@ -172,14 +176,24 @@ def test_space_as_plus_or_percent20_signs_the_same() -> None:
 
 
 def test_signs_an_explicit_header_set() -> None:
-    extra = {"X-Project-Id": "p1", "Accept": "*/*", "x_custom": "1", "User-Agent": "t"}
+    extra = {"Accept": "*/*", "x_custom": "1", "User-Agent": "t"}
     get = signed_request("GET", headers=extra)
     assert "SignedHeaders=host;x-sdk-date," in get.headers["Authorization"]
     post = signed_request(json={"k": "v"}, headers=extra)
     assert "SignedHeaders=content-type;host;x-sdk-date," in post.headers["Authorization"]
     view = server_view(post)
-    view["headers"]["x-project-id"] = "changed"  # unsigned headers may change freely
+    view["headers"]["user-agent"] = "changed"  # unsigned headers may change freely
     assert verify_signature(**view, secrets=SECRETS, now=NOW) == AK
+
+
+def test_the_project_header_is_signed_as_the_sdk_signs_it() -> None:
+    request = signed_request("GET", headers={"X-Project-Id": "p1", "Accept": "*/*"})
+    assert "SignedHeaders=host;x-project-id;x-sdk-date," in request.headers["Authorization"]
+    view = server_view(request)
+    assert verify_signature(**view, secrets=SECRETS, now=NOW) == AK
+    view["headers"]["x-project-id"] = "p2"  # another project: the signature no longer holds
+    with pytest.raises(SignatureError, match="signature mismatch"):
+        verify_signature(**view, secrets=SECRETS, now=NOW)
 
 
 def test_security_token_is_sent_and_signed() -> None:

@@ -110,6 +110,9 @@ async def test_every_api_in_process_with_aksk() -> None:
         await fetch_all(client, sim)
     assert all(r.status_code != 401 for r in sim.requests)
     assert all("authorization" in r.headers for r in sim.requests)
+    # The project goes in a header too, signed, as the official SDK sends it.
+    assert all(r.headers["x-project-id"] == P for r in sim.requests)
+    assert all("x-project-id;" in r.headers["authorization"] for r in sim.requests)
 
 
 async def test_every_api_over_a_socket_with_token() -> None:
