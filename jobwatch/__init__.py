@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client, ClientStatistics, FetchResult
+from jobwatch._credentials import CredentialProvider, Credentials
 from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, Transition
 from jobwatch._exceptions import (
     APIStatusError,
@@ -52,6 +53,8 @@ __all__ = [
     "Client",
     "ClientStatistics",
     "ConnectError",
+    "CredentialProvider",
+    "Credentials",
     "Event",
     "EvsJob",
     "FetchResult",

@@ -281,6 +281,16 @@ class AKSKAuth(httpx.Auth):
         return f"AKSKAuth(ak={self._ak[:4] + '…'!r}, sk=<redacted>, security_token={token})"
 
 
+def secrets_of(auth: object) -> tuple[str, ...]:
+    """The secret strings ``auth`` sends (to be kept out of error messages)."""
+    if isinstance(auth, TokenAuth):
+        return (auth._token,)
+    if isinstance(auth, AKSKAuth):
+        found = (auth._sk.decode("utf-8", "replace"), auth._security_token)
+        return tuple(secret for secret in found if secret)
+    return ()
+
+
 def project_id_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """Return ``HUAWEICLOUD_SDK_PROJECT_ID`` (``None`` when unset or empty)."""
     env = os.environ if environ is None else environ

@@ -28,9 +28,17 @@ import httpx
 import sniffio
 
 from jobwatch import _dialects
-from jobwatch._auth import AKSKAuth, project_id_from_env
+from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
+from jobwatch._credentials import CredentialProvider, ProvidedAuth
 from jobwatch._dialects._engine import list_jobs
-from jobwatch._exceptions import JobwatchError, status_error
+from jobwatch._exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    JobwatchError,
+    PermissionDeniedError,
+    ResponseValidationError,
+    status_error,
+)
 from jobwatch._exchange import (
     AiohttpExchange,
     Exchange,
@@ -112,7 +120,18 @@ class Client:
 
     ``endpoint`` is the service's base URL (``https://evs.{region}.myhuaweicloud.com``,
     ``https://ges.{region}.myhuaweicloud.com``, or a graph's access address for
-    engine jobs).  ``auth`` is a ``TokenAuth``, an ``AKSKAuth`` or any ``httpx.Auth``.
+    engine jobs).  ``auth`` is a ``TokenAuth``, an ``AKSKAuth``, any ``httpx.Auth``, or
+    a credential provider: a sync or async callable returning a token, an ``(ak, sk)``
+    or ``(ak, sk, security_token)`` tuple, or ``Credentials`` with an expiry.  A
+    provider is asked before the first request, ahead of the expiry, and once more
+    after an HTTP 401 (a token that expired); if the new credentials are refused too,
+    the call fails with ``AuthenticationError``.
+
+    Credentials refused once (HTTP 401 or 403, ``APIGW.0301``) are never sent again:
+    five bad signatures in a row lock an AK for five minutes, so after the first
+    refusal every later call of this client fails at once with the same error, which
+    names the credentials (never a secret); only requests already in flight were
+    sent.  Make a new client with other credentials.
 
     Pass ``http_client`` to use your own ``httpx.AsyncClient`` (it is not closed
     by ``aclose``), or ``transport`` for an httpx transport the client sends to
@@ -140,7 +159,7 @@ class Client:
         endpoint: str,
         project_id: str,
         *,
-        auth: httpx.Auth | None = None,
+        auth: httpx.Auth | CredentialProvider | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -170,7 +189,11 @@ class Client:
         self.timeout = timeout
         self.max_in_flight = max_in_flight
         self.max_body_bytes = max_body_bytes
-        self._auth = auth
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            auth = ProvidedAuth(auth)
+        self._auth: httpx.Auth | None = auth
+        self._provided = auth if isinstance(auth, ProvidedAuth) else None
+        self._refused: APIStatusError | None = None
         self._on_retry = on_retry
         if verify is False:
             logger.warning(
@@ -367,11 +390,33 @@ class Client:
         delays = policy.backoff_delays()
         started = anyio.current_time()
         attempt = 0
+        reauthenticated = False
         while True:
             attempt += 1
+            generation = 0
             try:
-                return await self._attempt(path, params, ledgers)
+                provided = self._provided
+                if provided is None:
+                    return await self._attempt(path, params, ledgers)
+                generation = await provided.ready()
+                data = await self._attempt(path, params, ledgers)
+                provided.accepted(generation)
+                return data
             except JobwatchError as exc:
+                self._redact(exc)
+                if self._provided is not None and _past_the_gateway(exc):
+                    self._provided.accepted(generation)
+                if isinstance(exc, AuthenticationError | PermissionDeniedError):
+                    if (
+                        self._refused is None
+                        and not reauthenticated
+                        and self._reauthenticate(exc, generation)
+                    ):
+                        reauthenticated = True
+                        self._count_retry(ledgers)
+                        logger.info("%s: credentials refused (%s); asking the provider", what, exc)
+                        continue
+                    self._refuse(exc)
                 asked = policy.server_delay(exc)
                 delay = asked if asked is not None else next(delays)
                 waited = anyio.current_time() - started
@@ -384,9 +429,7 @@ class Client:
                     for ledger in ledgers:
                         ledger.errors += 1
                     raise
-                self._retries += 1
-                for ledger in ledgers:
-                    ledger.retries += 1
+                self._count_retry(ledgers)
                 if asked is not None:
                     self._throttled_until = max(self._throttled_until, anyio.current_time() + asked)
                 logger.info(
@@ -395,6 +438,53 @@ class Client:
                 if self._on_retry is not None:
                     self._on_retry(RetryDetails(what, attempt, delay, waited, exc))
                 await anyio.sleep(delay)
+
+    def _count_retry(self, ledgers: tuple[RequestLedger, ...]) -> None:
+        self._retries += 1
+        for ledger in ledgers:
+            ledger.retries += 1
+
+    def _reauthenticate(self, error: APIStatusError, generation: int) -> bool:
+        """Mark a provider's credentials stale after a 401; True when worth one more try."""
+        if self._provided is None or not isinstance(error, AuthenticationError):
+            return False
+        return self._provided.refused(generation)
+
+    def _refuse(self, error: APIStatusError) -> None:
+        """The credentials were refused: no request is sent with them again."""
+        if self._refused is not None:
+            return
+        self._refused = error
+        # INFO, not WARNING: every call that follows fails with an error that says it.
+        logger.info(
+            "%s refused %r (%s): no more requests are sent with these credentials",
+            self.endpoint,
+            self._auth,
+            error,
+        )
+
+    def _refused_again(self) -> APIStatusError:
+        refused = self._refused
+        assert refused is not None
+        again = type(refused)(
+            f"not sent: the credentials {self._auth!r} were refused earlier ({refused.message})",
+            status_code=refused.status_code,
+            error_code=refused.error_code,
+            request_id=refused.request_id,
+        )
+        return again
+
+    def _redact(self, error: JobwatchError) -> None:
+        """Keep the credentials' secrets out of ``error`` (a server may echo them)."""
+        auth = self._auth
+        secrets = secrets_of(auth.current if isinstance(auth, ProvidedAuth) else auth)
+        if not secrets or not isinstance(error, APIStatusError | ResponseValidationError):
+            return
+        for secret in secrets:
+            error.message = error.message.replace(secret, "<redacted>")
+            if isinstance(error, ResponseValidationError):
+                error.excerpt = error.excerpt.replace(secret, "<redacted>")
+        error.args = (error.message,)
 
     async def _attempt(
         self, path: str, params: Mapping[str, str] | None, ledgers: tuple[RequestLedger, ...]
@@ -408,6 +498,8 @@ class Client:
                 await anyio.sleep(pause)
             if self._rate is not None:
                 await self._rate.acquire()
+            if self._refused is not None:
+                raise self._refused_again()
             self._requests += 1
             for ledger in ledgers:
                 ledger.requests += 1
@@ -430,6 +522,13 @@ class Client:
         data = _dialects.decode_json(body, status_code=status)
         _dialects.raise_for_error_body(data, body=body, request_id=request_id, url=url)
         return data
+
+
+def _past_the_gateway(error: JobwatchError) -> bool:
+    """True for an error answer given after the credentials were accepted."""
+    return isinstance(error, APIStatusError) and not isinstance(
+        error, AuthenticationError | PermissionDeniedError
+    )
 
 
 def preload_fast() -> None:

@@ -29,6 +29,7 @@ import anyio
 import httpx
 
 from jobwatch._auth import AKSKAuth, TokenAuth
+from jobwatch._credentials import ProvidedAuth
 from jobwatch._exceptions import (
     ConnectError,
     RequestTimeout,
@@ -82,7 +83,7 @@ def aiohttp_available() -> bool:
 
 def native_auth(auth: httpx.Auth | None) -> bool:
     """True for the authentications the aiohttp exchange applies itself (one-step flows)."""
-    return auth is None or isinstance(auth, TokenAuth | AKSKAuth | httpx.BasicAuth)
+    return auth is None or isinstance(auth, TokenAuth | AKSKAuth | httpx.BasicAuth | ProvidedAuth)
 
 
 def signed(auth: httpx.Auth, request: httpx.Request) -> httpx.Request:

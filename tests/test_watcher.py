@@ -289,7 +289,7 @@ async def test_auth_errors_end_the_watch_at_once() -> None:
         events = [e async for e in watcher.events()]
     assert sorted(e.ref.job_id for e in events) == ["a", "b"]
     assert all(isinstance(e, GaveUp) and e.reason is GiveUpReason.AUTH for e in events)
-    assert len(sim.requests) == 2  # no hammering
+    assert 1 <= len(sim.requests) <= 2  # only what was in flight at the first 401
     assert "wrong-token" not in str([str(e.message) for e in events if isinstance(e, GaveUp)])
 
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 from urllib.parse import parse_qs, quote
@@ -78,18 +78,25 @@ class SimAuth:
     """What the simulator accepts: IAM tokens (``X-Auth-Token``) or AK/SK signatures.
 
     ``credentials`` maps access keys to secret keys; signatures are checked with
-    :func:`jobwatch._auth.verify_signature` against the real wall clock.  Anything
+    :func:`jobwatch._auth.verify_signature` against the real wall clock.
+    ``token_expiry`` maps tokens to the simulation time they expire at: accepted
+    before it, answered "token expires, expires_at: ..." from then on.  Anything
     else gets the gateway's 401 (``APIGW.0301``), which never repeats the token.
+    The messages are those Huawei's FAQ "How Do I Handle the Error APIG.0301?"
+    lists (decrypt token fail, x-auth-token not found, token expires, verify aksk
+    signature fail).
     """
 
     tokens: AbstractSet[str] = frozenset()
     credentials: Mapping[str, str] = field(default_factory=dict)
+    token_expiry: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.tokens, str):
             raise TypeError("tokens must be a collection of strings, not one string")
         object.__setattr__(self, "tokens", frozenset(self.tokens))
         object.__setattr__(self, "credentials", MappingProxyType(dict(self.credentials)))
+        object.__setattr__(self, "token_expiry", MappingProxyType(dict(self.token_expiry)))
 
     def __repr__(self) -> str:
         return f"SimAuth(tokens=<{len(self.tokens)}>, credentials=<{len(self.credentials)}>)"
@@ -194,7 +201,7 @@ class SimApp:
             elif route is None:
                 message = "The API does not exist or has not been published in the environment"
                 response = gateway_error(404, "APIGW.0101", message, request_id)
-            elif failure := _authenticate(state.auth, scope, method, query, headers, body):
+            elif failure := _authenticate(state, t, scope, method, query, headers, body):
                 message = f"Incorrect IAM authentication information: {failure}"
                 response = gateway_error(401, "APIGW.0301", message, request_id)
             else:
@@ -335,7 +342,8 @@ def _int_param(
 
 
 def _authenticate(
-    auth: SimAuth | None,
+    state: SimState,
+    t: float,
     scope: Scope,
     method: str,
     query: str,
@@ -343,9 +351,16 @@ def _authenticate(
     body: bytes,
 ) -> str | None:
     """None when the request may pass, else why not (never echoing what was sent)."""
+    auth = state.auth
     if auth is None:
         return None
     token = headers.get("x-auth-token")
+    if token is not None and token in auth.token_expiry:
+        expiry = auth.token_expiry[token]
+        if t < expiry:
+            return None
+        expired_at = (state.epoch + timedelta(seconds=expiry)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"token expires, expires_at: {expired_at}"
     if token is not None and token in auth.tokens:
         return None
     if "authorization" in headers:
