@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import random
 import ssl
 from collections.abc import (
     AsyncGenerator,
@@ -36,8 +37,10 @@ from jobwatch._exceptions import (
     AuthenticationError,
     JobwatchError,
     PermissionDeniedError,
+    RateLimitError,
     ResponseValidationError,
     status_error,
+    throttle_window,
 )
 from jobwatch._exchange import (
     AiohttpExchange,
@@ -48,7 +51,7 @@ from jobwatch._exchange import (
     native_auth,
 )
 from jobwatch._kinds import ApiKind, kind_of
-from jobwatch._limits import RateLimit, SlidingWindowLimiter
+from jobwatch._limits import RateLimit, SlidingWindowLimiter, ThrottleGate
 from jobwatch._policies import RetryPolicy
 from jobwatch._refs import JobRef, validate_id
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
@@ -62,6 +65,8 @@ logger = logging.getLogger("jobwatch")
 DEFAULT_TIMEOUT = 10.0
 #: Requests in flight at once.  httpx's pool gets expensive past a handful.
 DEFAULT_MAX_IN_FLIGHT = 8
+#: A server's asked-for pause is waited out with up to this fraction more.
+THROTTLE_JITTER = 0.1
 #: Bodies larger than this are refused without being read whole.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -217,7 +222,7 @@ class Client:
         self._closed = False
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
-        self._throttled_until = 0.0
+        self._gate = ThrottleGate()
         self._requests = 0
         self._retries = 0
         self._errors = 0
@@ -418,6 +423,8 @@ class Client:
                         continue
                     self._refuse(exc)
                 asked = policy.server_delay(exc)
+                if asked is not None:
+                    asked = self._pause(exc, asked)
                 delay = asked if asked is not None else next(delays)
                 waited = anyio.current_time() - started
                 if (
@@ -430,14 +437,26 @@ class Client:
                         ledger.errors += 1
                     raise
                 self._count_retry(ledgers)
-                if asked is not None:
-                    self._throttled_until = max(self._throttled_until, anyio.current_time() + asked)
                 logger.info(
                     "%s: attempt %d failed (%s); retrying in %.2fs", what, attempt, exc, delay
                 )
                 if self._on_retry is not None:
                     self._on_retry(RetryDetails(what, attempt, delay, waited, exc))
                 await anyio.sleep(delay)
+
+    def _pause(self, error: JobwatchError, seconds: float) -> float:
+        """Hold every request of this client for the wait the server asked, with jitter.
+
+        The pause is waited out in full, plus up to a tenth (so that clients paused
+        together do not come back together); then the waiting requests go one per
+        ``window / limit`` of an APIGW.0308 window (the gateway's own rate), or
+        spread over a twentieth of the pause.  Returns the jittered pause.
+        """
+        window = throttle_window(error.message) if isinstance(error, RateLimitError) else None
+        spacing = window[1] / window[0] if window and window[0] > 0 else min(0.1, seconds / 20)
+        seconds *= 1.0 + random.uniform(0.0, THROTTLE_JITTER)
+        self._gate.close(seconds, spacing)
+        return seconds
 
     def _count_retry(self, ledgers: tuple[RequestLedger, ...]) -> None:
         self._retries += 1
@@ -493,9 +512,7 @@ class Client:
         if params:
             url += "?" + urlencode(params)
         async with self._in_flight:
-            pause = self._throttled_until - anyio.current_time()
-            if pause > 0:
-                await anyio.sleep(pause)
+            await self._gate.wait()
             if self._rate is not None:
                 await self._rate.acquire()
             if self._refused is not None:

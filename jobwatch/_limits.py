@@ -48,3 +48,51 @@ class SlidingWindowLimiter:
                     times.append(now)
                     return
                 await anyio.sleep(times[0] + per - now)
+
+
+class ThrottleGate:
+    """Holds every request back while the server asked for a pause, then lets them out
+    spread over time, not all at once.
+
+    ``close(seconds, spacing)`` shuts the gate for ``seconds`` from now (a longer
+    pause replaces a shorter one; a shorter one never cuts a longer one).  When it
+    opens, the requests waiting pass one every ``spacing`` seconds, for one more
+    pause's length; after that the gate costs one clock read per request.  A pause
+    extended while requests waited is waited out too: each re-checks before it goes.
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._spread_until = 0.0
+        self._spacing = 0.0
+        self._next = 0.0
+
+    @property
+    def until(self) -> float:
+        """The event-loop time the current pause ends at (0.0 for none yet)."""
+        return self._until
+
+    def close(self, seconds: float, spacing: float) -> None:
+        """Hold requests for ``seconds``; release them ``spacing`` seconds apart."""
+        until = anyio.current_time() + seconds
+        if until > self._until:
+            self._until = until
+            self._next = until
+            self._spacing = spacing
+            self._spread_until = until + seconds
+
+    async def wait(self) -> None:
+        """Return when this request may go."""
+        while True:
+            now = anyio.current_time()
+            if now >= self._spread_until:
+                return
+            if now < self._until:
+                await anyio.sleep(self._until - now)
+                continue
+            slot = max(self._next, now)
+            self._next = slot + self._spacing
+            if slot > now:
+                await anyio.sleep(slot - now)
+            if anyio.current_time() >= self._until:
+                return

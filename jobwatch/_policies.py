@@ -110,7 +110,11 @@ class RetryPolicy:
       full jitter (``wait_initial * base**n``, capped at ``wait_max``, drawn
       uniformly from 0 to that);
     - ``retry_after_max``: the longest wait a ``Retry-After`` header or an
-      APIGW.0308 throttling window may impose (longer ones are clamped).
+      APIGW.0308 throttling window may impose (longer ones are clamped); 30
+      minutes, terraform-provider-huaweicloud's cap.  The client holds all its
+      requests for that wait (plus up to 10 % jitter), then lets them out spread.
+      A wait that would end past ``timeout`` fails the call at once, but the
+      client's requests are held all the same: the next call waits it out.
     """
 
     attempts: int = 5
@@ -118,7 +122,7 @@ class RetryPolicy:
     wait_initial: float = 0.5
     wait_max: float = 10.0
     wait_exp_base: float = 2.0
-    retry_after_max: float = 30.0
+    retry_after_max: float = 1800.0
     transient_error_codes: frozenset[str] = field(default=DEFAULT_TRANSIENT_CODES)
 
     def __post_init__(self) -> None:

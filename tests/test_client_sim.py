@@ -166,7 +166,9 @@ async def test_simulated_throttling_with_retry_after_and_window() -> None:  # tr
         first = anyio.current_time() - started
         await client.fetch(GesJob("graph-1", "imp-1"))
         second = anyio.current_time() - started - first
-    assert [d.wait_for for d in seen] == [1, 2]
+    assert len(seen) == 2
+    assert 1 <= seen[0].wait_for <= 1.1  # waited in full, with up to 10 % jitter
+    assert 2 <= seen[1].wait_for <= 2.2
     assert all(isinstance(d.caused_by, RateLimitError) for d in seen)
     assert 0.95 <= first < 3
     assert 1.95 <= second < 4
@@ -238,3 +240,58 @@ async def test_a_closed_client_refuses_to_send() -> None:
     await client.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await client.fetch(EvsJob("evs-batch"))
+
+
+VIRTUAL = pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("trio", {"clock": MockClock(autojump_threshold=0)}), id="trio")]
+)
+
+
+@VIRTUAL
+async def test_a_five_minute_window_is_waited_out_in_full_and_released_spread() -> None:
+    """APIGW.0308 "limit:200,time:5 minute" (API Gateway error codes): longer than the
+    old 30 s cap and than the call's own 60 s budget, so the call fails at once, but
+    no request of the client goes before the window ends, and then they go at the
+    gateway's rate (one per 300/200 s), not all at once."""
+    sim = populated()
+    sim.add_fault(Fault("throttle_429", count=1, api="evs", throttle_period="5 minute"))
+    async with Client("http://sim.test", P, transport=sim.transport()) as client:
+        started = anyio.current_time()
+        with pytest.raises(RateLimitError):
+            await client.fetch(EvsJob("evs-batch"))
+        assert anyio.current_time() - started < 1  # failed at once: 300 s > the 60 s budget
+        sent: list[float] = []
+
+        async def one() -> None:
+            await client.fetch(EvsJob("evs-batch"))
+            sent.append(anyio.current_time() - started)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(one)
+    assert len(sent) == 5
+    assert min(sent) >= 300  # the whole window
+    assert max(sent) <= 330 + 5 * 1.5 + 1  # plus at most 10 % jitter, then spread
+    gaps = [b - a for a, b in zip(sorted(sent), sorted(sent)[1:], strict=False)]
+    assert all(gap >= 1.49 for gap in gaps)  # one per window / limit
+
+
+@VIRTUAL
+async def test_a_pause_extended_while_requests_wait_holds_them_to_the_new_end() -> None:
+    from jobwatch._limits import ThrottleGate
+
+    gate = ThrottleGate()
+    passed: list[float] = []
+
+    async def request() -> None:
+        await gate.wait()
+        passed.append(anyio.current_time())
+
+    start = anyio.current_time()
+    gate.close(10, 0.0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(request)
+        await anyio.sleep(5)
+        gate.close(20, 0.0)  # extended to start + 25 while the request waited
+        gate.close(1, 0.0)  # a shorter pause never cuts the longer one
+    assert passed[0] - start >= 25
