@@ -35,10 +35,12 @@ from jobwatch._dialects._engine import list_jobs
 from jobwatch._exceptions import (
     APIStatusError,
     AuthenticationError,
+    EndpointUnreachable,
     JobwatchError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
+    TransportError,
     status_error,
     throttle_window,
 )
@@ -67,6 +69,8 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_IN_FLIGHT = 8
 #: A server's asked-for pause is waited out with up to this fraction more.
 THROTTLE_JITTER = 0.1
+#: Seconds a client that never had an answer keeps trying before it gives up.
+DEFAULT_UNREACHABLE_TIMEOUT = 120.0
 #: Bodies larger than this are refused without being read whole.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -132,6 +136,12 @@ class Client:
     after an HTTP 401 (a token that expired); if the new credentials are refused too,
     the call fails with ``AuthenticationError``.
 
+    An endpoint that has never answered is reported at its first failure (a
+    warning on the ``jobwatch`` logger, naming the cause); when still no answer
+    has come ``unreachable_timeout`` seconds later (120 by default; None: never),
+    calls fail with ``EndpointUnreachable`` and the watcher gives their jobs up
+    (``error``).  Once the endpoint has answered, outages are retried as usual.
+
     Credentials refused once (HTTP 401 or 403, ``APIGW.0301``) are never sent again:
     five bad signatures in a row lock an AK for five minutes, so after the first
     refusal every later call of this client fails at once with the same error, which
@@ -175,6 +185,7 @@ class Client:
         verify: bool | ssl.SSLContext = True,
         on_retry: RetryHook | None = None,
         fast: bool | None = None,
+        unreachable_timeout: float | None = DEFAULT_UNREACHABLE_TIMEOUT,
     ) -> None:
         url = httpx.URL(endpoint)
         if url.scheme not in ("http", "https") or not url.host:
@@ -185,6 +196,8 @@ class Client:
             raise ValueError("max_in_flight must be at least 1")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if unreachable_timeout is not None and not unreachable_timeout >= 0:
+            raise ValueError("unreachable_timeout must be None or not negative")
         self.endpoint = str(url).rstrip("/")
         self.project_id = validate_id("project_id", project_id)
         # As the official SDK does: the project in a header too, signed with AK/SK
@@ -223,6 +236,9 @@ class Client:
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
         self._gate = ThrottleGate()
+        self.unreachable_timeout = unreachable_timeout
+        self._answered = False  # an HTTP answer came, once
+        self._unreachable_since: float | None = None
         self._requests = 0
         self._retries = 0
         self._errors = 0
@@ -408,6 +424,11 @@ class Client:
                 provided.accepted(generation)
                 return data
             except JobwatchError as exc:
+                if isinstance(exc, TransportError) and not self._answered:
+                    unreachable = self._never_answered(exc)
+                    if unreachable is not None:
+                        self._count_error(ledgers)
+                        raise unreachable from exc
                 self._redact(exc)
                 if self._provided is not None and _past_the_gateway(exc):
                     self._provided.accepted(generation)
@@ -432,9 +453,7 @@ class Client:
                     or not policy.is_transient(exc)
                     or waited + delay > policy.timeout
                 ):
-                    self._errors += 1
-                    for ledger in ledgers:
-                        ledger.errors += 1
+                    self._count_error(ledgers)
                     raise
                 self._count_retry(ledgers)
                 logger.info(
@@ -457,6 +476,31 @@ class Client:
         seconds *= 1.0 + random.uniform(0.0, THROTTLE_JITTER)
         self._gate.close(seconds, spacing)
         return seconds
+
+    def _count_error(self, ledgers: tuple[RequestLedger, ...]) -> None:
+        self._errors += 1
+        for ledger in ledgers:
+            ledger.errors += 1
+
+    def _never_answered(self, error: TransportError) -> EndpointUnreachable | None:
+        """The endpoint has not answered once: say so at the first failure; the error
+        to raise instead once that has lasted ``unreachable_timeout``."""
+        now = anyio.current_time()
+        since = self._unreachable_since
+        if since is None:
+            self._unreachable_since = since = now
+            bound = self.unreachable_timeout
+            logger.warning(
+                "cannot reach %s: %s; %s",
+                self.endpoint,
+                error,
+                "still trying"
+                if bound is None
+                else f"giving up if no answer comes within {bound:g}s",
+            )
+        if self.unreachable_timeout is None or now - since < self.unreachable_timeout:
+            return None
+        return EndpointUnreachable(f"{self.endpoint} never answered in {now - since:.0f}s: {error}")
 
     def _count_retry(self, ledgers: tuple[RequestLedger, ...]) -> None:
         self._retries += 1
@@ -521,6 +565,7 @@ class Client:
             for ledger in ledgers:
                 ledger.requests += 1
             status, headers, body = await self._exchange.get(url, dict(self._headers))
+        self._answered = True
         request_id = headers.get("x-request-id")
         logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)
         if not 200 <= status < 300:

@@ -5,6 +5,7 @@ Every error derives from ``JobwatchError``::
     JobwatchError
     ├── TransportError                  the request got no HTTP answer
     │   ├── ConnectError                connecting failed, or the connection broke
+    │   │   └── EndpointUnreachable     no answer ever came, for ``unreachable_timeout``
     │   └── RequestTimeout              no answer within the timeout
     ├── APIStatusError                  the API answered with an error
     │   ├── BadRequestError             HTTP 400
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConnectError",
+    "EndpointUnreachable",
     "JobFailed",
     "JobNotFound",
     "JobwatchError",
@@ -90,6 +92,16 @@ class TransportError(JobwatchError):
 
 class ConnectError(TransportError):
     """Connecting failed, or the connection broke before the answer was read."""
+
+
+class EndpointUnreachable(ConnectError):
+    """The endpoint never answered: every attempt since the client's first failed to
+    get an HTTP answer, for the client's ``unreachable_timeout``.
+
+    A wrong host, a port nobody listens on, a name that does not resolve, a proxy or
+    firewall in the way: a configuration error, so the watcher gives its jobs up at
+    once (``error``).  ``__cause__`` is the last attempt's error.
+    """
 
 
 class RequestTimeout(TransportError):
