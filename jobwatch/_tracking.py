@@ -100,7 +100,7 @@ class Tracked:
         self.removed = False  # unwatch() asked; the worker polling it ends it
         self.in_flight = False
         self.logged = False  # an unexpected poll failure was logged in full
-        self.absent = False  # the last answer was "not found"
+        self.absent = False  # an answer said "not found" (the job may still appear)
         self.packed: bytes | JobSnapshot | None = None
         self.subs: dict[JobRef, SubJob] | None = None
         self.batch: Batch | None = None
@@ -207,7 +207,8 @@ def observe(
     """
     events: list[Event] = []
     meaning = None if error is None else meaning_of(error)  # shared with the client's retries
-    job.absent = meaning is Meaning.NOT_FOUND
+    if meaning is Meaning.NOT_FOUND:
+        job.absent = True  # kept through later transient failures (see ``time_out``)
     if snapshot is not None:
         job.seen = True
         job.errors = 0
@@ -257,7 +258,8 @@ def observe(
 
 def time_out(job: Tracked, policy: PollPolicy) -> list[Event]:
     """The events that end ``job`` at its deadline: ``timeout``, or ``not_found`` for a
-    job never seen whose last answer was "not found"."""
+    job never seen that an answer said was not found (even if the last poll failed in
+    another way: a 503 just before the deadline does not hide that)."""
     limit = policy.timeout or 0.0
     if job.absent and not job.seen:
         message = f"not found within {min(limit, policy.not_found_grace):g}s"

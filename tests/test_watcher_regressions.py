@@ -779,3 +779,18 @@ async def test_a_job_never_found_by_its_timeout_gives_up_not_found_on_every_path
     assert {type(f).__name__ for f in finals} == {"GaveUp"}
     assert {f.reason for f in finals if isinstance(f, GaveUp)} == {GiveUpReason.NOT_FOUND}
     assert {f.message for f in finals if isinstance(f, GaveUp)} == {"not found within 0.2s"}
+
+
+async def test_a_job_never_found_stays_not_found_when_its_last_poll_failed_otherwise() -> None:
+    # Review of issue 11: a job answered "not found" and then, just before its
+    # timeout, a 503: the give-up said `timeout`, hiding that the job never existed.
+    sim = Simulator(clock=LoopClock())
+    sim.add_fault(Fault("http_503_html", window=(0.12, 10.0)))
+    policy = PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0, timeout=0.3)
+    async with client_for(sim) as client, Watcher(client, policy=policy) as watcher:
+        with anyio.fail_after(5):
+            (final,) = await watcher.wait_all([EvsJob("never")])
+    codes = [r.status_code for r in sim.requests]
+    assert (codes[0], codes[-1]) == (400, 503)  # not found first, a failure last
+    assert isinstance(final, GaveUp)
+    assert final.reason is GiveUpReason.NOT_FOUND
