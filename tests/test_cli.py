@@ -820,3 +820,32 @@ def test_the_demo_watches_every_job_and_ends_with_a_summary(
     finals = {e["job_id"] for e in events if e["parent_id"] is None and e["event"] == "transition"}
     assert len(finals) == 40
     assert {e["state"] for e in events if e["job_id"] == "ges-0001"} >= {"failed"}
+
+
+def test_a_wrong_endpoint_path_ends_with_error_at_once_and_a_hint() -> None:
+    # APIGW.0101 (a route the gateway does not know) is a configuration error, not a
+    # missing job: reason `error` within seconds, not `not_found` after the grace.
+    with serve(done_sim()) as url:
+        started = time.monotonic()
+        result = watch(url + "/evs", "--json", "ok-1", "ok-2")
+        took = time.monotonic() - started
+    assert result.exit_code == 3
+    finals = [jobs[-1] for jobs in by_job(events_of(result.stdout)).values()]
+    assert {final["reason"] for final in finals} == {"error"}
+    assert all("APIGW.0101" in final["message"] for final in finals)
+    assert took < 10
+    hints = [line for line in result.stderr.splitlines() if "hint:" in line]
+    assert len(hints) == 1
+    assert "endpoint or API is wrong" in hints[0]
+    assert "GET /evs/v1/" in hints[0]
+
+
+def test_an_endpoint_nobody_listens_on_is_warned_at_once() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    result = watch(url, "--json", "--timeout", "1", *FAST, "ok-1")
+    assert result.exit_code == 3
+    warned = [line for line in result.stderr.splitlines() if "cannot reach" in line]
+    assert len(warned) == 1
+    assert url in warned[0]

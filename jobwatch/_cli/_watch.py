@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import anyio
 import click
 
-from jobwatch import Client, JobRef, PollPolicy, RetryPolicy, Watcher
+from jobwatch import (
+    AuthenticationError,
+    Client,
+    EndpointUnreachable,
+    GaveUp,
+    JobRef,
+    PermissionDeniedError,
+    PollPolicy,
+    RetryPolicy,
+    UnknownAPIError,
+    Watcher,
+)
 from jobwatch._cli._display import Reporter, reporter
-from jobwatch._cli._errors import CliError
+from jobwatch._cli._errors import CliError, echo
 from jobwatch._cli._model import Run
 from jobwatch._cli._options import (
     api_option,
@@ -55,6 +66,7 @@ async def run_watch(
     others resume from what it wrote, and the file is rewritten after every event.
     """
     saved = state.load() if state is not None else Saved()
+    causes: dict[type[BaseException], BaseException] = {}
     restore(run, saved)
     done = saved.done_roots()
     wanted = [ref for ref in refs if ref not in done]
@@ -67,6 +79,8 @@ async def run_watch(
                 with anyio.move_on_after(math.inf if limit is None else limit) as scope:
                     async for event in watcher.events():
                         report.event(event, run.apply(event))
+                        if isinstance(event, GaveUp) and event.error is not None:
+                            causes.setdefault(type(event.error), event.error)
                         if state is not None:
                             state.save(watcher.export_state(), run)
                 if scope.cancelled_caught:
@@ -78,7 +92,27 @@ async def run_watch(
                 tg.cancel_scope.cancel()
         stats = watcher.statistics()
     report.finish(run.summary(polls=stats.polls, requests=stats.requests, retries=stats.retries))
+    for line in hints(causes.values()):
+        echo(f"jobwatch: hint: {line}", err=True)
     return run.exit_status()
+
+
+def hints(errors: Iterable[BaseException]) -> list[str]:
+    """One line of advice per kind of configuration error the jobs gave up on."""
+    lines: list[str] = []
+    for error in errors:
+        if isinstance(error, UnknownAPIError):
+            lines.append(
+                f"the endpoint or API is wrong ({error.error_code}: {error.message}); "
+                "check --endpoint (service and region) and --api"
+            )
+        elif isinstance(error, EndpointUnreachable):
+            lines.append(f"no answer ever came ({error}); check --endpoint and the network")
+        elif isinstance(error, AuthenticationError | PermissionDeniedError):
+            lines.append(
+                "the credentials were refused; check the token or AK/SK, and the project ID"
+            )
+    return lines
 
 
 def _only(token: dict[str, Any], refs: set[JobRef]) -> dict[str, Any]:
