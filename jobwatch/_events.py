@@ -23,11 +23,18 @@ __all__ = [
 
 
 class GiveUpReason(enum.StrEnum):
-    """Why a watch ended without the job reaching a final state."""
+    """Why a watch ended without the job reaching a final state.
+
+    ``expired``: the job was seen (by this watcher, or by the one whose resume
+    token it came from), then not found: ended ECS jobs are deleted about a day
+    after they end.  ``pending_payment``: the job stayed ``PENDING_PAYMENT`` (an
+    unpaid ECS/BMS order) for ``PollPolicy.pending_payment_timeout``.
+    """
 
     NOT_FOUND = "not_found"
     EXPIRED = "expired"
     TIMED_OUT = "timeout"
+    PENDING_PAYMENT = "pending_payment"
     AUTH = "auth"
     ERROR = "error"
     REMOVED = "removed"

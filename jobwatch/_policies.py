@@ -49,6 +49,20 @@ class PollPolicy:
       ``timeout``, at that time, a poll in flight cancelled (None: no limit).
     - ``max_consecutive_errors``: failed polls in a row (after the client's own
       retries) before the watch gives up with ``error``.
+    - ``pending_payment_timeout``: seconds a job may answer ``PENDING_PAYMENT`` in a
+      row (ECS/BMS: its yearly/monthly order is not paid) before the watch gives up
+      with ``pending_payment``, at that time (None: wait for the payment as long as
+      ``timeout`` allows).  A cancelled order leaves the job in that status until ECS
+      deletes it 14 days later (ECS API page ecs_02_0901); the default, an hour, is
+      time enough to pay by hand and short enough for an unattended watch.  It is
+      counted from the first such answer of this watch (a resumed watch counts again).
+    - ``settle_successes``: ``SUCCESS`` answers in a row needed before a job counts
+      as succeeded (1: the first).  terraform-provider-huaweicloud waits for two on
+      volume attach, because "the status on the EVS side is not complete yet" when
+      the job already says ``SUCCESS``, and for three on GES graphs.  An answer
+      before the last is held back (no events, sub-jobs included) and the job is
+      polled again after ``wait_initial``; an answer in another state starts the
+      count again; failed polls do not count.
     """
 
     wait_initial: float = 1.0
@@ -59,6 +73,8 @@ class PollPolicy:
     not_found_grace: float = 15.0
     timeout: float | None = None
     max_consecutive_errors: int = 20
+    pending_payment_timeout: float | None = 3600.0
+    settle_successes: int = 1
     _table: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +90,10 @@ class PollPolicy:
             raise ValueError("timeout must be positive")
         if self.max_consecutive_errors < 1:
             raise ValueError("max_consecutive_errors must be at least 1")
+        if self.pending_payment_timeout is not None and not self.pending_payment_timeout > 0:
+            raise ValueError("pending_payment_timeout must be positive")
+        if self.settle_successes < 1:
+            raise ValueError("settle_successes must be at least 1")
         # The schedule is the same for every job: compute it once, index it per job.
         gen = backoff.expo(
             base=self.wait_exp_base, factor=self.wait_initial, max_value=self.wait_max

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportDetail", "ImportFile", "JobSnapshot", "JobState"]
 
+_PENDING_PAYMENT = "PENDING_PAYMENT"
+"""The raw status of an ECS/BMS job whose yearly/monthly order is not paid (ECS API
+page ecs_02_0901): ``pending`` to jobwatch, and it never changes if the order is
+cancelled (the job is deleted 14 days later)."""
+
 
 class JobState(enum.StrEnum):
     """A job's state, normalised across the APIs.
@@ -115,6 +120,16 @@ class JobSnapshot:
     def terminal(self) -> bool:
         """True when the job has ended (succeeded or failed)."""
         return self.state.terminal
+
+    @property
+    def awaiting_payment(self) -> bool:
+        """True when the raw status is ``PENDING_PAYMENT`` (ECS, BMS): the job waits
+        for its yearly/monthly order to be paid, and will not move until it is.
+
+        Its ``state`` is ``pending``; ``PollPolicy.pending_payment_timeout`` bounds
+        how long a watcher waits for the payment (``GaveUp`` reason ``pending_payment``).
+        """
+        return self.raw_status is not None and self.raw_status.upper() == _PENDING_PAYMENT
 
     @property
     def import_has_failures(self) -> bool:

@@ -66,6 +66,7 @@ class Tracked:
         "in_flight",
         "logged",
         "packed",
+        "payment_since",
         "polls",
         "ref",
         "removed",
@@ -74,6 +75,7 @@ class Tracked:
         "state",
         "step",
         "subs",
+        "successes",
     )
 
     def __init__(
@@ -101,6 +103,8 @@ class Tracked:
         self.in_flight = False
         self.logged = False  # an unexpected poll failure was logged in full
         self.absent = False  # an answer said "not found" (the job may still appear)
+        self.payment_since: float | None = None  # answering PENDING_PAYMENT since
+        self.successes = 0  # SUCCESS answers in a row held back (settle_successes)
         self.packed: bytes | JobSnapshot | None = None
         self.subs: dict[JobRef, SubJob] | None = None
         self.batch: Batch | None = None
@@ -213,6 +217,9 @@ def observe(
         job.seen = True
         job.errors = 0
         job.last = snapshot
+        if _unsettled(job, snapshot, policy):
+            job.step = 0  # held back: ask again soon
+            return _go_on(job, events, now, policy, rng)
         changed: Transition | None = None
         if snapshot.state != job.state:
             changed = Transition(job.ref, None, job.state, snapshot.state, snapshot, _now())
@@ -233,10 +240,17 @@ def observe(
             events.append(changed)
         if snapshot.sub_jobs:
             _observe_subs(job, snapshot, events)
+        if _unpaid_too_long(job, snapshot, now, policy):
+            message = (
+                f"still PENDING_PAYMENT after {policy.pending_payment_timeout:g}s:"
+                " its order is not paid"
+            )
+            return _give_up(job, events, GiveUpReason.PENDING_PAYMENT, message, None)
     elif error is not None and meaning is not None:
         if meaning is Meaning.NOT_FOUND:
             if job.seen:
-                return _give_up(job, events, GiveUpReason.EXPIRED, "the job vanished", error)
+                message = "the job vanished after it was seen (ended jobs are deleted)"
+                return _give_up(job, events, GiveUpReason.EXPIRED, message, error)
             if now + _SLACK >= job.started + policy.not_found_grace:
                 message = f"not found within {policy.not_found_grace:g}s"
                 return _give_up(job, events, GiveUpReason.NOT_FOUND, message, error)
@@ -251,9 +265,35 @@ def observe(
             if job.errors >= policy.max_consecutive_errors:
                 message = f"{job.errors} failed polls in a row; last: {error}"
                 return _give_up(job, events, GiveUpReason.ERROR, message, error)
+    return _go_on(job, events, now, policy, rng)
+
+
+def _go_on(
+    job: Tracked, events: list[Event], now: float, policy: PollPolicy, rng: random.Random
+) -> tuple[list[Event], float | None]:
+    """``events`` and the next delay of a job still open after a poll (unless at its deadline)."""
     if job.deadline_at is not None and now + _SLACK >= job.deadline_at:
         return [*events, *time_out(job, policy)], None
     return events, next_delay(job, now, policy, rng)
+
+
+def _unsettled(job: Tracked, snapshot: JobSnapshot, policy: PollPolicy) -> bool:
+    """Count ``snapshot`` towards ``settle_successes``: True when it is a success to hold back."""
+    if snapshot.state is not JobState.SUCCEEDED:
+        job.successes = 0
+        return False
+    job.successes += 1
+    return job.successes < policy.settle_successes
+
+
+def _unpaid_too_long(job: Tracked, snapshot: JobSnapshot, now: float, policy: PollPolicy) -> bool:
+    """Note when ``job`` began answering PENDING_PAYMENT; True once it did for too long."""
+    if not snapshot.awaiting_payment or policy.pending_payment_timeout is None:
+        job.payment_since = None
+        return False
+    if job.payment_since is None:
+        job.payment_since = now
+    return now + _SLACK >= job.payment_since + policy.pending_payment_timeout
 
 
 def time_out(job: Tracked, policy: PollPolicy) -> list[Event]:
@@ -273,9 +313,10 @@ def unwatched(job: Tracked) -> list[Event]:
 
 
 def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random) -> float:
-    """The backoff delay of ``job``'s next poll, brought forward to its deadline and,
-    for a job never seen, to the end of its not-found grace: both are kept on time,
-    not at the next backoff poll."""
+    """The backoff delay of ``job``'s next poll, brought forward to its deadline, for
+    a job never seen to the end of its not-found grace, and for an unpaid one to the
+    end of its ``pending_payment_timeout``: all are kept on time, not at the next
+    backoff poll."""
     delay = policy.interval(job.step, rng)
     if job.deadline_at is not None:
         delay = min(delay, job.deadline_at - now)
@@ -283,6 +324,10 @@ def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random)
         grace_left = job.started + policy.not_found_grace - now
         if grace_left > _SLACK:  # (within it, this very poll gave up)
             delay = min(delay, grace_left)
+    if job.payment_since is not None and policy.pending_payment_timeout is not None:
+        payment_left = job.payment_since + policy.pending_payment_timeout - now
+        if payment_left > _SLACK:  # (past it, a failed poll: the next answer gives up)
+            delay = min(delay, payment_left)
     return max(delay, 0.0)
 
 

@@ -42,7 +42,7 @@ SECURITY_TOKEN = "sts-SECRET-security-token-0123456789"
 SECRETS = (TOKEN, WRONG_TOKEN, SK, SECURITY_TOKEN)
 FAST = ("--interval", "0.05", "--max-interval", "0.2")
 STATES = {"pending", "running", "succeeded", "failed", "unknown"}
-REASONS = {"timeout", "not_found", "expired", "auth", "error"}
+REASONS = {"timeout", "not_found", "expired", "pending_payment", "auth", "error"}
 TRANSITION_KEYS = {
     "event",
     "job_id",

@@ -167,6 +167,87 @@ def test_evs_hostile_depth_in_raw_json_is_a_typed_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "awaiting"),
+    [("PENDING_PAYMENT", True), ("pending_payment", True), ("INIT", False), ("SUCCESS", False)],
+)
+def test_evs_pending_payment_is_pending_and_awaiting_payment(raw: str, awaiting: bool) -> None:
+    snap = parse_snapshot(EvsJob("j"), evs_body(raw))
+    assert snap.awaiting_payment is awaiting
+    if awaiting:
+        assert snap.state is JobState.PENDING
+        assert not snap.terminal
+
+
+def test_evs_sub_jobs_without_id_or_status_are_kept_by_their_place() -> None:
+    subs = [
+        {"job_id": None, "status": "FAIL", "fail_reason": "no capacity"},
+        {"status": "SUCCESS"},  # no job_id at all
+        {"job_id": "", "status": "RUNNING"},
+        {"job_id": "named"},  # no status
+        {},  # nothing at all
+        {"job_id": None, "status": "RUNNING", "entities": {"sub_jobs": [{"status": "INIT"}]}},
+    ]
+    snap = parse_snapshot(EvsJob("batch"), evs_body("RUNNING", "batch", subs))
+    assert [s.ref.job_id for s in snap.sub_jobs] == [
+        "batch.sub_jobs.0",
+        "batch.sub_jobs.1",
+        "batch.sub_jobs.2",
+        "named",
+        "batch.sub_jobs.4",
+        "batch.sub_jobs.5",
+    ]
+    assert [s.state for s in snap.sub_jobs] == [
+        JobState.FAILED,
+        JobState.SUCCEEDED,
+        JobState.RUNNING,
+        JobState.UNKNOWN,
+        JobState.UNKNOWN,
+        JobState.RUNNING,
+    ]
+    assert snap.sub_jobs[3].raw_status is None
+    assert snap.sub_jobs[0].fail_reason == "no capacity"
+    assert snap.failed_sub_jobs == (snap.sub_jobs[0],)
+    (grandchild,) = snap.sub_jobs[5].sub_jobs
+    assert grandchild.ref == EvsJob("batch.sub_jobs.5.sub_jobs.0")
+    assert grandchild.state is JobState.PENDING
+    assert snap.sub_jobs[4].raw == {}
+
+
+def test_evs_sub_job_place_names_stay_valid_ids_under_a_long_parent_id() -> None:
+    parent = "p" * 256
+    snap = parse_snapshot(EvsJob(parent), evs_body("RUNNING", parent, [{"status": "INIT"}] * 2))
+    first, second = (s.ref.job_id for s in snap.sub_jobs)
+    assert first.endswith(".sub_jobs.0")
+    assert second.endswith(".sub_jobs.1")
+    assert first.removesuffix(".sub_jobs.0") == second.removesuffix(".sub_jobs.1")
+    assert len(first) <= 256
+
+
+def test_evs_top_level_job_still_needs_a_status() -> None:
+    with pytest.raises(ResponseValidationError, match="status"):
+        parse_snapshot(EvsJob("j"), {"job_id": "j", "entities": {}})
+
+
+def test_ecs_sub_job_errorcode_message_becomes_fail_reason() -> None:
+    # ECS API page ecs_02_0901: a sub-job's failure reason may sit in its
+    # entities.errorcode_message (with server_id / nic_id beside it).
+    ecs_sub = {
+        "status": "FAIL",
+        "job_id": "sub-1",
+        "job_type": "createSingleServer",
+        "error_code": None,
+        "fail_reason": None,
+        "entities": {"server_id": "srv-1", "errorcode_message": "Ecs.0013: insufficient quota"},
+    }
+    own_reason = ecs_sub | {"job_id": "sub-2", "fail_reason": "its own reason"}
+    blank = ecs_sub | {"job_id": "sub-3", "entities": {"errorcode_message": ""}}
+    snap = parse_snapshot(EvsJob("b"), evs_body("FAIL", "b", [ecs_sub, own_reason, blank]))
+    reasons = [s.fail_reason for s in snap.sub_jobs]
+    assert reasons == ["Ecs.0013: insufficient quota", "its own reason", None]
+    assert snap.sub_jobs[0].entities == ecs_sub["entities"]
+
+
+@pytest.mark.parametrize(
     "body",
     [
         [],
@@ -176,6 +257,8 @@ def test_evs_hostile_depth_in_raw_json_is_a_typed_error() -> None:
         {"status": "SUCCESS", "entities": {"sub_jobs": "nope"}},
         {"status": "SUCCESS", "entities": {"sub_jobs": [5]}},
         {"status": "SUCCESS", "entities": {"sub_jobs": [{"status": "INIT", "job_id": "../x"}]}},
+        {"status": "SUCCESS", "entities": {"sub_jobs": [{"status": 3}]}},  # there, misfit
+        {"status": "SUCCESS", "entities": {"sub_jobs": [{"job_id": 7, "status": "INIT"}]}},
         {"status": "SUCCESS", "begin_time": "yesterday"},
         {"status": "SUCCESS", "entities": []},
     ],

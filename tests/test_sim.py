@@ -642,6 +642,111 @@ async def test_visible_after_and_expires_after_on_every_api(
     assert await seen() == (400, 400, 400, 0)
 
 
+@pytest.mark.anyio
+async def test_ecs_lifetimes_ended_after_a_day_unpaid_after_14_days(
+    sim: Simulator[ManualClock], clock: ManualClock
+) -> None:
+    # ECS API page ecs_02_0901: SUCCESS/FAIL jobs are deleted a day later; a job left
+    # PENDING_PAYMENT (cancelled order) keeps that status until it is deleted at 14 days.
+    day = jobwatch.sim.ENDED_JOB_LIFETIME
+    assert day == 86_400
+    assert jobwatch.sim.UNPAID_JOB_LIFETIME == 14 * 86_400
+    sim.add_evs_job(P, "done", [(0, "RUNNING"), (5, "SUCCESS")], expires_after=day)
+    unpaid = [(0, "PENDING_PAYMENT")]
+    sim.add_evs_job(P, "unpaid", unpaid, expires_after=jobwatch.sim.UNPAID_JOB_LIFETIME)
+
+    async def answers() -> tuple[Any, Any]:
+        (s1, b1), (s2, b2) = await get_json(sim, evs("done")), await get_json(sim, evs("unpaid"))
+        return (s1, b1.get("status") or b1["error"]["code"]), (s2, b2.get("status"))
+
+    clock.set(5 + day - 0.001)
+    assert await answers() == ((200, "SUCCESS"), (200, "PENDING_PAYMENT"))
+    _, body = await get_json(sim, evs("unpaid"))
+    assert (body["begin_time"], body["end_time"]) == ("", "")  # never began, never ends
+    clock.set(5 + day)
+    assert await answers() == ((400, "Common.0011"), (200, "PENDING_PAYMENT"))
+    clock.set(14 * day - 0.001)
+    assert (await answers())[1] == (200, "PENDING_PAYMENT")
+    clock.set(14 * day)
+    assert (await get_json(sim, evs("unpaid")))[0] == 400
+
+
+@pytest.mark.anyio
+async def test_sub_job_without_id_is_listed_with_null_and_answers_nowhere(
+    sim: Simulator[ManualClock], clock: ManualClock
+) -> None:
+    sim.add_evs_job(
+        P,
+        "batch",
+        [(0, "RUNNING"), (3, "FAIL")],
+        sub_jobs=[
+            SubJob(None, [(0, "RUNNING"), (2, "FAIL")], sub_jobs=[SubJob("leaf", [(0, "INIT")])]),
+            SubJob("named", [(0, "SUCCESS")]),
+        ],
+    )
+    _, body = await get_json(sim, evs("batch"))
+    anonymous, named = body["entities"]["sub_jobs"]
+    assert anonymous["job_id"] is None
+    assert named["job_id"] == "named"
+    assert anonymous["entities"]["sub_jobs"][0]["job_id"] == "leaf"
+    assert [(await get_json(sim, evs(j)))[0] for j in ("named", "leaf", "None")] == [200, 200, 400]
+    # a second job may list an anonymous sub-job too: no ID is taken twice
+    sim.add_evs_job(P, "batch-2", [(0, "RUNNING")], sub_jobs=[SubJob(None, [(0, "INIT")])])
+    with pytest.raises(ValueError, match="job_id"):
+        sim.add_evs_job(P, None, [(0, "INIT")])  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_ecs_errorcode_message_is_sent_in_sub_job_entities_once_ended(
+    sim: Simulator[ManualClock], clock: ManualClock
+) -> None:
+    # ECS API page ecs_02_0901, sub_jobs.entities: server_id, nic_id, errorcode_message.
+    sub = SubJob(
+        "srv-job",
+        [(0, "RUNNING"), (2, "FAIL")],
+        job_type="createSingleServer",
+        entities={"server_id": "srv-1"},
+        errorcode_message="Ecs.0013: insufficient quota",
+    )
+    sim.add_evs_job(P, "ecs-batch", [(0, "RUNNING"), (3, "FAIL")], sub_jobs=[sub])
+    _, body = await get_json(sim, evs("srv-job"))
+    assert body["entities"] == {"server_id": "srv-1"}
+    clock.set(2)
+    _, body = await get_json(sim, evs("ecs-batch"))
+    (listed,) = body["entities"]["sub_jobs"]
+    assert listed["entities"] == {
+        "server_id": "srv-1",
+        "errorcode_message": "Ecs.0013: insufficient quota",
+    }
+    assert listed["fail_reason"] is None
+
+
+@pytest.mark.anyio
+async def test_scenario_sub_jobs_with_null_ids_and_errorcode_messages() -> None:
+    data = {
+        "clock": "manual",
+        "evs_jobs": [
+            {
+                "project_id": P,
+                "job_id": "b",
+                "timeline": [[0, "RUNNING"], [1, "FAIL"]],
+                "expires_after": jobwatch.sim.ENDED_JOB_LIFETIME,
+                "sub_jobs": [
+                    {"job_id": None, "timeline": [[0, "FAIL"]], "errorcode_message": "Ecs.0001"}
+                ],
+            }
+        ],
+    }
+    sim = Simulator.from_scenario(data)
+    _, body = await get_json(sim, evs("b"))
+    (sub,) = body["entities"]["sub_jobs"]
+    assert (sub["job_id"], sub["status"], sub["entities"]) == (
+        None,
+        "FAIL",
+        {"errorcode_message": "Ecs.0001"},
+    )
+
+
 def test_negative_windows_are_refused(sim: Simulator[ManualClock]) -> None:
     with pytest.raises(ValueError, match="visible_after"):
         sim.add_evs_job(P, "e", [(0, "INIT")], visible_after=-1)

@@ -83,7 +83,8 @@ def cli() -> None:
 
     \b
     Exit status: 0 every job and sub-job succeeded; 1 one failed;
-    3 jobwatch gave up on one (timeout, not_found, expired, auth, error);
+    3 jobwatch gave up on one (timeout, not_found, expired, pending_payment,
+    auth, error);
     2 usage or configuration error (nothing was sent); 4 a bug; 130 Ctrl-C.
     """
 

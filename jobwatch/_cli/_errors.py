@@ -28,7 +28,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1  # a job or sub-job failed
 EXIT_USAGE = 2  # a usage or configuration error, found before any request
-EXIT_GAVE_UP = 3  # jobwatch gave up on a job (timeout, not_found, expired, auth, error)
+EXIT_GAVE_UP = 3  # jobwatch gave up on a job (timeout, not_found, expired, pending_payment, ...)
 EXIT_INTERNAL = 4  # an unexpected exception: a bug
 EXIT_INTERRUPTED = 130  # Ctrl-C
 

@@ -3,10 +3,19 @@
 Batch jobs list their sub-jobs under ``entities.sub_jobs``, each shaped like
 its parent, recursively.  Nesting deeper than ``MAX_SUB_JOB_DEPTH`` is refused
 with ``ResponseValidationError`` (real batch jobs nest one or two levels).
+
+A sub-job is kept with the fields it has: without a ``status`` its state is
+``unknown``; without a ``job_id`` (absent, null or ``""``) it is named by its place,
+``EvsJob("<parent id>.sub_jobs.<n>")`` (``n`` from 0), an ID no API answers on.
+Fields that are there but do not fit still make the body a misfit.  ECS gives a
+failed sub-job's reason in ``entities.errorcode_message`` (ECS API page
+ecs_02_0901, "sub_jobs.entities"): it becomes ``fail_reason`` when the sub-job has
+no ``fail_reason`` of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +31,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._kinds import DirectKind, register, segment, validate_id
+from jobwatch._kinds import MAX_ID_LENGTH, DirectKind, register, segment, validate_id
 from jobwatch._snapshot import JobSnapshot, JobState
 
 API = "evs"
@@ -76,13 +85,20 @@ class EvsJobWire(pydantic.BaseModel):
     entities: dict[str, Any] | None = None
 
 
+class EvsSubJobWire(EvsJobWire):
+    """The wire form of a sub-job: as its parent's, but a status may be missing."""
+
+    status: str | None = None  # type: ignore[assignment]  # optional here only
+
+
 def parse(ref: EvsJob, data: object) -> JobSnapshot:
     """Read an EVS job body into a snapshot, sub-jobs included."""
     return _parse(ref, require_object(data, "the EVS job body"), depth=0)
 
 
 def _parse(ref: EvsJob, data: Mapping[str, Any], depth: int) -> JobSnapshot:
-    wire: EvsJobWire = validate(EvsJobWire, data, "the EVS job body")
+    model = EvsSubJobWire if depth else EvsJobWire
+    wire: EvsJobWire = validate(model, data, "the EVS job body" if not depth else "a sub-job")
     entities = wire.entities
     sub_jobs: tuple[JobSnapshot, ...] = ()
     raw_subs = entities.get("sub_jobs") if entities else None
@@ -93,7 +109,7 @@ def _parse(ref: EvsJob, data: Mapping[str, Any], depth: int) -> JobSnapshot:
             )
         if not isinstance(raw_subs, list):
             raise ResponseValidationError(f"entities.sub_jobs of job {ref.job_id} must be an array")
-        sub_jobs = tuple(_parse_sub_job(item, ref, depth + 1) for item in raw_subs)
+        sub_jobs = tuple(_parse_sub_job(item, ref, n, depth + 1) for n, item in enumerate(raw_subs))
     return JobSnapshot(
         ref=ref,
         state=map_state(API, wire.status, STATES),
@@ -101,7 +117,7 @@ def _parse(ref: EvsJob, data: Mapping[str, Any], depth: int) -> JobSnapshot:
         job_type=text(wire.job_type),
         begin_time=parse_time(wire.begin_time, "begin_time"),
         end_time=parse_time(wire.end_time, "end_time"),
-        fail_reason=text(wire.fail_reason),
+        fail_reason=text(wire.fail_reason) or text((entities or {}).get("errorcode_message")),
         error_code=text(wire.error_code),
         entities=entities,
         sub_jobs=sub_jobs,
@@ -109,16 +125,27 @@ def _parse(ref: EvsJob, data: Mapping[str, Any], depth: int) -> JobSnapshot:
     )
 
 
-def _parse_sub_job(item: object, parent: EvsJob, depth: int) -> JobSnapshot:
+def _parse_sub_job(item: object, parent: EvsJob, n: int, depth: int) -> JobSnapshot:
     body = require_object(item, f"a sub-job of {parent.job_id}")
     job_id = body.get("job_id")
+    if job_id is None or job_id == "":
+        return _parse(_placeholder(parent, n), body, depth)
     try:
-        ref = EvsJob(job_id)  # type: ignore[arg-type]  # validated by EvsJob itself
+        ref = EvsJob(job_id)  # validated by EvsJob itself
     except ValueError as exc:
         raise ResponseValidationError(
             f"a sub-job of {parent.job_id} has a bad job_id: {exc}"
         ) from None
     return _parse(ref, body, depth)
+
+
+def _placeholder(parent: EvsJob, n: int) -> EvsJob:
+    """The reference of sub-job ``n`` of ``parent`` listed without an ID: its place."""
+    suffix = f".sub_jobs.{n}"
+    head = parent.job_id
+    if len(head) + len(suffix) > MAX_ID_LENGTH:  # (a parent ID near the limit)
+        head = hashlib.sha256(head.encode()).hexdigest()
+    return EvsJob(head + suffix)
 
 
 class EvsKind(DirectKind[EvsJob]):

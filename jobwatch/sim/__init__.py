@@ -17,8 +17,11 @@ Any other path is a 404 and any method but GET a 405, both in the API gateway's
 Each job follows a timeline of ``(at, raw_status)`` pairs, ``at`` in seconds after
 its creation; advance a :class:`ManualClock` to move jobs along.  Any status string
 is allowed.  ``begin_time`` is the moment of the first entry whose status is not a
-queued one (``INIT``/``WAITING_EXECUTE``, ``pending``/``waiting``); ``end_time`` that
-of the last entry, unless its status is an unfinished one (then the job never ends).
+queued one (``INIT``/``WAITING_EXECUTE``/``PENDING_PAYMENT``, ``pending``/``waiting``);
+``end_time`` that of the last entry, unless its status is an unfinished one (then the
+job never ends).  ``expires_after`` deletes a job that long after its last entry: ECS
+deletes ended jobs a day later and unpaid ones after 14 days
+(:data:`ENDED_JOB_LIFETIME`, :data:`UNPAID_JOB_LIFETIME`).
 Sim time ``t`` is shown as wall time ``epoch + t`` (default ``2024-01-01T00:00:00Z``),
 so bodies are the same on every run.  :class:`Fault`
 injects errors, throttling, latency and connection resets; :class:`SimAuth`
@@ -88,10 +91,17 @@ from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
 from jobwatch.sim._jobs import SubJob
 from jobwatch.sim._server import serve
-from jobwatch.sim._simulator import DEFAULT_EPOCH, Simulator
+from jobwatch.sim._simulator import (
+    DEFAULT_EPOCH,
+    ENDED_JOB_LIFETIME,
+    UNPAID_JOB_LIFETIME,
+    Simulator,
+)
 
 __all__ = [
     "DEFAULT_EPOCH",
+    "ENDED_JOB_LIFETIME",
+    "UNPAID_JOB_LIFETIME",
     "ApiName",
     "Clock",
     "Fault",

@@ -137,10 +137,14 @@ class SubJob:
     creation (one time frame for the whole tree).  It is listed once ``appear_at``
     has passed and its timeline has begun; it has its own status, so it can
     ``FAIL`` while its parent says ``SUCCESS``.  ``sub_jobs`` nest the same way.
-    A listed sub-job also answers on its own at ``/v1/{project_id}/jobs/{job_id}``.
+    A listed sub-job also answers on its own at ``/v1/{project_id}/jobs/{job_id}``;
+    one whose ``job_id`` is None is listed with ``"job_id": null`` and answers on
+    no path.  ``errorcode_message`` is sent, once the sub-job has ended, in its
+    ``entities``, where ECS puts a sub-job's failure reason (ECS API page
+    ecs_02_0901, "sub_jobs.entities").
     """
 
-    job_id: str
+    job_id: str | None
     timeline: Timeline
     appear_at: float = 0.0
     job_type: str = "createVolume"
@@ -148,9 +152,11 @@ class SubJob:
     sub_jobs: Sequence[SubJob] = ()
     fail_reason: str | None = None
     error_code: str | None = None
+    errorcode_message: str | None = None
 
     def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
+        if self.job_id is not None:
+            validate_id("job_id", self.job_id)
         object.__setattr__(self, "timeline", parse_timeline(self.timeline))
         object.__setattr__(self, "appear_at", finite("appear_at", self.appear_at))
         subs = tuple(self.sub_jobs)
@@ -180,14 +186,16 @@ def evs_body(job: SubJob, elapsed: float, frame: Frame, status: str | None = Non
     phase = _phase(job.timeline, elapsed, _EVS)
     if phase is None:
         return None
+    ended = phase.end is not None
     entities = dict(job.entities or {})
+    if ended and job.errorcode_message is not None:
+        entities["errorcode_message"] = job.errorcode_message
     if job.sub_jobs:
         entities["sub_jobs"] = [
             body
             for sub in job.sub_jobs
             if sub.appear_at <= elapsed and (body := evs_body(sub, elapsed, frame)) is not None
         ]
-    ended = phase.end is not None
     return {
         "status": phase.status if status is None else status,
         "entities": entities,

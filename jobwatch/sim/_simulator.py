@@ -27,10 +27,19 @@ from jobwatch.sim._jobs import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_EPOCH", "Simulator"]
+__all__ = ["DEFAULT_EPOCH", "ENDED_JOB_LIFETIME", "UNPAID_JOB_LIFETIME", "Simulator"]
 
 DEFAULT_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 """The wall-clock time of sim time 0 unless a simulator is given another."""
+
+# ECS API page ecs_02_0901 ("Querying Job Execution Status"): jobs in SUCCESS or FAIL
+# are deleted automatically one day later; a PENDING_PAYMENT job whose order is
+# cancelled keeps that status and is deleted after 14 days.
+ENDED_JOB_LIFETIME = 86_400.0
+"""Seconds ECS keeps a job once it ended (``expires_after=ENDED_JOB_LIFETIME``)."""
+UNPAID_JOB_LIFETIME = 14 * 86_400.0
+"""Seconds ECS keeps a job left ``PENDING_PAYMENT`` (as the ``expires_after`` of a job
+whose timeline ends in that status)."""
 
 ClockT = TypeVar("ClockT", bound=Clock, default=Clock)
 _S = TypeVar("_S", SubJob, GesSpec, EngineSpec)
@@ -154,11 +163,13 @@ class Simulator(Generic[ClockT]):
         ``timeline`` is ``(at, raw_status)`` pairs, ``at`` in seconds after
         ``created_at`` (default: the clock's time now).  The job answers from its
         first entry and ``visible_after`` seconds on, until ``expires_after``
-        seconds after its last entry (never when None).  ``sub_jobs`` are listed in
+        seconds after its last entry (never when None; ECS's documented lifetimes
+        are :data:`ENDED_JOB_LIFETIME` and :data:`UNPAID_JOB_LIFETIME`).  ``sub_jobs`` are listed in
         ``entities.sub_jobs`` as they appear (see :class:`SubJob`) and answer on
         their own ids too.  ``faults`` hit only requests for this job.
         """
         validate_id("project_id", project_id)
+        validate_id("job_id", job_id)
         top = SubJob(
             job_id,
             parse_timeline(timeline),
@@ -168,8 +179,8 @@ class Simulator(Generic[ClockT]):
             fail_reason=fail_reason,
             error_code=error_code,
         )
-        paths = list(top.walk())
-        keys = [(project_id, path[-1].job_id) for path in paths]
+        paths = [path for path in top.walk() if path[-1].job_id is not None]
+        keys = [(project_id, str(path[-1].job_id)) for path in paths]
         if len(set(keys)) != len(keys):
             raise ValueError(f"job {job_id} repeats a job id among its sub-jobs")
         with self._state.lock:
