@@ -161,7 +161,7 @@ async def test_a_list_over_a_real_socket() -> None:
 
 
 async def test_a_page_that_is_still_too_large_is_halved_and_retried() -> None:
-    fat = {**DOC_REQUEST, "body": {**DOC_REQUEST["body"], "padding": "x" * 1_500}}
+    fat = {**DOC_REQUEST, "body": {"padding": "x" * 1_500}}
     n = 400
     sim = big_graph(n, request=fat)
     async with sim_client(sim, retry=ONCE) as client:
