@@ -16,6 +16,7 @@ prints one ``BENCH-RESULT {json}`` line.
 - ``jobwatch``: a ``jobwatch.Watcher`` on the jobs.
 - ``big``: a ``Watcher`` on many jobs that never end, with an event-loop stall ticker.
 - ``coalesce``: a ``Watcher`` on GES engine jobs of one graph; counts list requests per tick.
+- ``enginelist``: polls of one job in a graph of 100,000 engine jobs (``benchmarks.enginelist``).
 
 Optional packages (the SDK, httpx-aiohttp, aiohttp) are imported with ``importlib``:
 they have no type hints, and the harness runs without them.
@@ -54,6 +55,7 @@ from benchmarks._common import (
     peak_rss_mb,
     start_timeline,
 )
+from benchmarks.enginelist import enginelist
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -693,6 +695,7 @@ ASYNC: dict[str, Callable[[str, Scenario, Params], Any]] = {
     "jobwatch": watch_jobs,
     "big": big,
     "coalesce": coalesce,
+    "enginelist": enginelist,
 }
 NAMES = (*ASYNC, "sdk")
 

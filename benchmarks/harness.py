@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
+from benchmarks import enginelist
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -82,6 +83,9 @@ class Config:
     coalesce_ns: tuple[int, ...] = (10, 100, 1_000)
     coalesce_a: float = 3.0  # engine jobs complete at a uniform time in [a, b] seconds
     coalesce_b: float = 15.0
+    enginelist_n: int = 100_000  # engine jobs of one graph, one poll of the last
+    enginelist_cap: int = 8 * 1024 * 1024  # the client's default max_body_bytes
+    enginelist_polls: int = 3
     seed: int = 20240101
 
 
@@ -103,6 +107,9 @@ SMOKE = Config(
     coalesce_ns=(10,),
     coalesce_a=0.3,
     coalesce_b=1.2,
+    enginelist_n=3_000,
+    enginelist_cap=64 * 1024,  # small enough that the smoke list still takes pages
+    enginelist_polls=1,
 )
 
 
@@ -422,10 +429,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("all", "main", "big", "coalesce"),
+        choices=("all", "main", "big", "coalesce", "enginelist"),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
-        "coalesce: GES engine jobs of one graph (default: all three)",
+        "coalesce: GES engine jobs of one graph; enginelist: one poll in a graph of "
+        "100,000 engine jobs, paged to the body cap, against baselines (default: all four)",
     )
     parser.add_argument(
         "--n",
@@ -472,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["big"] = harness.big_scenario()
         if args.scenario in ("all", "coalesce"):
             results["coalesce"] = harness.coalesce_scenario()
+        if args.scenario in ("all", "enginelist"):
+            results["enginelist"] = enginelist.run(harness)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from benchmarks import enginelist
+
 Result = dict[str, Any]
 
 TARGET_N = 10_000
@@ -331,6 +333,8 @@ def render(results: Result) -> str:
             "wall s",
         ]
         out.append(_table(headers, rows))
+    if results.get("enginelist"):
+        out.extend(enginelist.render(results["enginelist"]))
     out.append("")
     out.append("targets")
     for t in results.get("targets", []):

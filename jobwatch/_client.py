@@ -387,11 +387,13 @@ class Client:
         return [r for r in results if r is not None]
 
     def list_engine_jobs(
-        self, graph_name: str, *, page_size: int = _dialects.MAX_LIMIT, offset: int = 0
+        self, graph_name: str, *, page_size: int | None = None, offset: int = 0
     ) -> AsyncGenerator[JobSnapshot, None]:
         """Every job a GES graph engine keeps, page by page (``limit``/``offset``).
 
-        ``page_size`` is at most 100000, the API's maximum.  To stop before the
+        ``page_size`` is at most 100000, the API's maximum; None (the default)
+        chooses it so that a page fits ``max_body_bytes``.  A page that is still
+        too large is asked again with half the size.  To stop before the
         end, close the generator (``async with contextlib.aclosing(...)``): trio
         warns about async generators left unfinished.
         """

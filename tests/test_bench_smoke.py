@@ -149,3 +149,16 @@ def test_coalesce_scenario_counted_ticks(results: dict[str, Any]) -> None:
         assert run["requests"] > 0
         assert run["requests_per_tick"] >= 1
         assert run["polls"] >= run["requests"]
+
+
+def test_enginelist_scenario_paged_under_the_cap(results: dict[str, Any]) -> None:
+    section = results["enginelist"]
+    for mode in ("paged", "one-page", "halving", "parse-only"):
+        assert "error" not in section[mode], (mode, section[mode])
+        assert section[mode]["cpu_per_poll_s"] > 0
+        assert section[mode]["traced_peak_mb"] > 0
+    assert section["paged"]["requests_per_poll"] > 1  # the smoke cap still takes pages
+    assert section["paged"]["errors_per_poll"] == 0
+    assert section["one-page"]["requests_per_poll"] == 1
+    assert section["halving"]["errors_per_poll"] >= 1  # ResponseTooLarge, then half the page
+    assert section["parse-only"]["requests_per_poll"] == 0

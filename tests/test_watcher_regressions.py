@@ -92,7 +92,7 @@ class SmallPages(Client):
     """A client whose engine job lists come in pages of two (so they take several requests)."""
 
     def list_engine_jobs(
-        self, graph_name: str, *, page_size: int = 2, offset: int = 0
+        self, graph_name: str, *, page_size: int | None = 2, offset: int = 0
     ) -> AsyncGenerator[JobSnapshot, None]:
         return super().list_engine_jobs(graph_name, page_size=page_size, offset=offset)
 

@@ -4,6 +4,24 @@ One request lists every job the graph engine keeps (``limit`` at most 100000,
 ``offset``).  Another revision of the page names fields ``rawRequest``,
 ``taskType`` and ``totalCount``; both are read.  ``complete`` is the only
 terminal status the engine reports.
+
+Paging (issue 11).  100,000 entries are ~19 MB, more than the client's default
+8 MiB body cap, so the page size comes from the cap: ``page_size_for`` allows
+``BYTES_PER_ENTRY`` bytes an entry (the documented sample entry is 413 bytes of
+compact JSON, the simulator's 170 to 200; 512 leaves a margin).  A page that is
+still ``ResponseTooLarge`` is asked again with half the limit (at most
+``MAX_HALVINGS`` times in one reading; the smaller size is kept for the pages
+after it), so any cap works unless a single entry exceeds it.
+
+The list ends at an empty page; at ``totalCount`` when the body carries one (a
+short page is then not the end: a server may answer fewer than asked); without
+it, at a short page.  A ``totalCount`` that is not a non-negative integer is
+ignored (with a warning), as if absent; a huge one ends at the first empty
+page; each page's own is read (the list changes while it is read).  A page
+repeating the previous one ends the list (graphs that ignore paging).  A
+reading that has not ended after ``MAX_PAGES`` pages raises
+``ResponseValidationError``: a list that never ends is not read for ever, and
+its jobs are not reported missing from a list that was never read whole.
 """
 
 from __future__ import annotations
@@ -18,14 +36,28 @@ import pydantic
 from pydantic import AliasChoices, Field
 
 from jobwatch._dialects._common import WIRE_CONFIG, map_state, require_object, text, validate
-from jobwatch._exceptions import JobwatchError, missing_from_list
+from jobwatch._exceptions import (
+    JobwatchError,
+    ResponseTooLarge,
+    ResponseValidationError,
+    missing_from_list,
+)
 from jobwatch._kinds import BatchResults, Requester, register, segment, validate_id
 from jobwatch._snapshot import JobSnapshot, JobState
 
 logger = logging.getLogger("jobwatch")
 
 API = "ges-engine"
+#: The documented maximum (and default) of ``limit`` (page ges_03_0204).
 MAX_LIMIT = 100_000
+#: Bytes allowed per list entry when deriving the page size from the body cap.
+BYTES_PER_ENTRY = 512
+#: Bytes of a page that are not entries (``result``, ``totalCount``, brackets).
+ENVELOPE_BYTES = 256
+#: Halvings of the page size in one reading of a list: 100000 halves to 1 in 17.
+MAX_HALVINGS = 17
+#: Pages in one reading of a list before it is an error.
+MAX_PAGES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +118,8 @@ class EngineListWire(pydantic.BaseModel):
 
     result: str | None = None
     jobs: list[EngineJobWire] = Field(default_factory=list)
-    total_count: int | None = Field(default=None, validation_alias=AliasChoices("totalCount"))
+    # Read as sent: ``count_of`` decides what a hostile value means.
+    total_count: object = Field(default=None, validation_alias=AliasChoices("totalCount"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +161,58 @@ def parse_page(graph_name: str, data: object) -> EnginePage:
                 raw=raw,
             )
         )
-    return EnginePage(jobs=tuple(jobs), total_count=wire.total_count, received=len(wire.jobs))
+    total = count_of(graph_name, wire.total_count)
+    return EnginePage(jobs=tuple(jobs), total_count=total, received=len(wire.jobs))
+
+
+def count_of(graph_name: str, value: object) -> int | None:
+    """``totalCount`` as a count: a non-negative integer, else None (ignored, with a warning)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    logger.warning(
+        "ignoring the totalCount %.40r of the job list of graph %s: not a count", value, graph_name
+    )
+    return None
+
+
+def page_size_for(max_body_bytes: object) -> int:
+    """The ``limit`` whose page fits a body cap of ``max_body_bytes`` (MAX_LIMIT: no cap known)."""
+    if not isinstance(max_body_bytes, int) or isinstance(max_body_bytes, bool):
+        return MAX_LIMIT
+    return max(1, min(MAX_LIMIT, (max_body_bytes - ENVELOPE_BYTES) // BYTES_PER_ENTRY))
 
 
 async def list_jobs(
-    requester: Requester, graph_name: str, *, page_size: int = MAX_LIMIT, offset: int = 0
+    requester: Requester, graph_name: str, *, page_size: int | None = None, offset: int = 0
 ) -> AsyncGenerator[JobSnapshot, None]:
     """``Client.list_engine_jobs`` through any requester: the list of ``graph_name``, paged.
 
-    A page that repeats the previous one ends the list (some graphs ignore paging).
+    ``page_size`` None: derived from the requester's ``max_body_bytes`` (see
+    ``page_size_for``).  The end rules and bounds are in the module docstring.
     """
+    if page_size is None:
+        page_size = page_size_for(getattr(requester, "max_body_bytes", None))
     if not 1 <= page_size <= MAX_LIMIT:
         raise ValueError(f"page_size must be between 1 and {MAX_LIMIT}")
     if offset < 0:
         raise ValueError("offset must not be negative")
     path = engine_list_path(requester.project_id, graph_name)
+    what = f"{API}:{graph_name}"
     first_of_previous: JobSnapshot | None = None
-    while True:
+    halvings = 0
+    for _ in range(MAX_PAGES):
         params = {"limit": str(page_size), "offset": str(offset)}
-        data = await requester.get_json(path, params, what=f"{API}:{graph_name}")
+        try:
+            data = await requester.get_json(path, params, what=what)
+        except ResponseTooLarge:
+            if page_size == 1 or halvings >= MAX_HALVINGS:
+                raise
+            halvings += 1
+            page_size = max(1, page_size // 2)
+            logger.info("%s: a page was larger than the body cap; asking %d", what, page_size)
+            continue
         page = parse_page(graph_name, data)
         if page.jobs and first_of_previous is not None and page.jobs[0] == first_of_previous:
             # Hundred-billion-edge graphs ignore limit/offset: the same page again.
@@ -155,10 +221,24 @@ async def list_jobs(
         for snapshot in page.jobs:
             yield snapshot
         offset += page.received
-        full = page.received >= page_size
-        if not full or (page.total_count is not None and offset >= page.total_count):
+        total = page.total_count
+        if page.received == 0:
+            if total is not None and offset < total:
+                logger.warning(
+                    "the job list of graph %s ended at %d entries; its totalCount said %d",
+                    graph_name,
+                    offset,
+                    total,
+                )
+            return
+        if total is not None and offset >= total:
+            return
+        if total is None and page.received < page_size:
             return
         first_of_previous = page.jobs[0] if page.jobs else None
+    raise ResponseValidationError(
+        f"the job list of graph {graph_name} did not end after {MAX_PAGES} pages"
+    )
 
 
 class EngineKind:
@@ -196,7 +276,7 @@ class EngineKind:
     async def fetch_batch(
         self, requester: Requester, refs: Iterable[GesEngineJob]
     ) -> BatchResults[GesEngineJob]:
-        """Jobs of one graph, from one reading of its whole job list."""
+        """Jobs of one graph, from one reading of its job list, up to the last member's page."""
         members = tuple(dict.fromkeys(refs))
         if not members:
             return {}
@@ -206,9 +286,14 @@ class EngineKind:
         wanted = set(members)
         found: dict[Hashable, JobSnapshot] = {}
         try:
-            async for snapshot in list_jobs(requester, graph):
-                if snapshot.ref in wanted:
-                    found[snapshot.ref] = snapshot
+            # The pages after the last member's are not read; a member absent from
+            # every page is known only once the whole list was read.
+            async with aclosing(list_jobs(requester, graph)) as snapshots:
+                async for snapshot in snapshots:
+                    if snapshot.ref in wanted and snapshot.ref not in found:
+                        found[snapshot.ref] = snapshot
+                        if len(found) == len(wanted):
+                            break
         except JobwatchError as exc:
             return dict.fromkeys(members, exc)
         return {ref: found.get(ref) or missing_from_list(ref.job_id, graph) for ref in members}

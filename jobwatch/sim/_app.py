@@ -41,6 +41,11 @@ Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 EngineSchema: TypeAlias = Literal["2.2.13", "drift"]
 
+# GES API reference, "查询job列表(2.2.13)" (ges_03_0204, GET
+# /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status?limit={limit}&offset={offset}):
+# offset defaults to 0; limit "本次查询返回最大数量(最大100000)" defaults to and is at most
+# 100000 (the hundred-billion-edge flavour ignores both).  The page documents no
+# totalCount; the "drift" schema adds one, counted before paging.
 ENGINE_MAX_LIMIT = 100_000
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 # EVS documents "400 Common.0011 query job fail." for a job it cannot find (EVS API
@@ -120,6 +125,7 @@ class SimState:
     ges: dict[tuple[str, str, str], StoredJob[GesSpec]] = field(default_factory=dict)
     # (project, graph name) -> its jobs in creation order; a key means the graph exists
     engine: dict[tuple[str, str], list[StoredJob[EngineSpec]]] = field(default_factory=dict)
+    engine_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # of ``engine``
     faults: list[FaultSlot] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     seq: int = 0
@@ -309,18 +315,27 @@ class SimApp:
             return api_error("ges-engine", 400, GES_BAD_PARAMETER, str(exc))
         now = state.clock.now()
         drift = state.engine_schema == "drift"
-        entries = []
+        # Only the entries of the page are built: a graph of 100,000 jobs read in many
+        # pages costs the simulator one pass over its jobs per page, not 100,000 dicts.
+        page: list[dict[str, Any]] = []
+        total = 0
         for job in jobs:
-            status = None
-            if override is not None and override.owner in (None, job.spec.job_id):
-                status = override.fault.status
-            entry = job.spec.entry(job.elapsed(now), drift, status) if job.visible(now) else None
-            if entry is not None:
-                entries.append(entry)
-        page = entries[offset : offset + limit]
+            if not job.visible(now):
+                continue
+            if offset <= total < offset + limit:
+                status = None
+                if override is not None and override.owner in (None, job.spec.job_id):
+                    status = override.fault.status
+                entry = job.spec.entry(job.elapsed(now), drift, status)
+                if entry is None:  # not started yet: not listed, not counted
+                    continue
+                page.append(entry)
+            elif not job.spec.listed(job.elapsed(now)):
+                continue
+            total += 1
         body: dict[str, object] = {"jobs": page}
         if drift:
-            body["totalCount"] = len(entries)
+            body["totalCount"] = total
         body["result"] = "success"
         served = tuple((str(e["jobId"]), str(e["status"])) for e in page)
         return replace(json_response(200, body), served=served)

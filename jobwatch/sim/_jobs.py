@@ -347,6 +347,10 @@ class EngineSpec:
     timeline: Timeline
     request: Mapping[str, Any]
 
+    def listed(self, elapsed: float) -> bool:
+        """Whether this job has an entry in the list (its timeline has begun)."""
+        return _status_at(self.timeline, elapsed) is not None
+
     def entry(self, elapsed: float, drift: bool, status: str | None = None) -> Body | None:
         """This job's entry in the list (2.2.13 shape, or the drifted one)."""
         current = _status_at(self.timeline, elapsed)

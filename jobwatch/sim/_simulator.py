@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -280,10 +281,13 @@ class Simulator(Generic[ClockT]):
         spec = EngineSpec(graph_name, job_id, parse_timeline(timeline), dict(request))
         with self._state.lock:
             jobs = self._state.engine.setdefault((project_id, graph_name), [])
-            if any(job.spec.job_id == job_id for job in jobs):
+            ids = self._state.engine_ids.setdefault((project_id, graph_name), set())
+            if job_id in ids:
                 raise ValueError(f"graph {graph_name} of project {project_id} already has {job_id}")
-            jobs.append(self._store(spec, created_at, visible_after, expires_after, faults))
-            jobs.sort(key=lambda job: (job.created_at, job.seq))
+            stored = self._store(spec, created_at, visible_after, expires_after, faults)
+            # Creation order; a graph of 100,000 jobs is filled in linear time (issue 11).
+            bisect.insort(jobs, stored, key=_creation_order)
+            ids.add(job_id)
 
     def add_graph(self, project_id: str, graph_name: str) -> None:
         """Make ``graph_name`` exist for the engine job list, with no jobs yet."""
@@ -291,6 +295,7 @@ class Simulator(Generic[ClockT]):
         validate_id("graph_name", graph_name)
         with self._state.lock:
             self._state.engine.setdefault((project_id, graph_name), [])
+            self._state.engine_ids.setdefault((project_id, graph_name), set())
 
     def add_fault(self, fault: Fault) -> None:
         """Add a global fault (it may hit any request; see :class:`Fault`)."""
@@ -375,3 +380,7 @@ class Simulator(Generic[ClockT]):
 
     def __repr__(self) -> str:
         return f"Simulator(clock={self._state.clock!r}, seed={self.seed!r})"
+
+
+def _creation_order(job: StoredJob[EngineSpec]) -> tuple[float, int]:
+    return (job.created_at, job.seq)
