@@ -11,7 +11,8 @@ NOT_FOUND      ``JobNotFound`` (404, ``GES.8301``, an engine job absent     the 
 AUTH           HTTP 401, 403                                               the watcher gives up
 PERMANENT      any other HTTP 400: the request will not get better         the watcher gives up
 CONFIGURATION  ``UnknownAPIError`` (APIGW.0101): wrong endpoint, path,     the watcher gives up
-               API version or service                                      at once (``error``)
+               API version or service; ``CertificateError``: the server's  at once (``error``)
+               TLS certificate failed verification
 INVALID        a body that is not JSON or not the API's shape, any other   the watcher counts a
                error status, an unexpected failure of one poll             failed poll
 =============  ==========================================================  =====================
@@ -27,6 +28,7 @@ from jobwatch._exceptions import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     JobNotFound,
     JobwatchError,
     PermissionDeniedError,
@@ -56,10 +58,10 @@ class Meaning(enum.Enum):
 
 def meaning_of(error: JobwatchError, transient_codes: Set[str] = THROTTLING_CODES) -> Meaning:
     """The meaning of ``error`` (``transient_codes``: HTTP 200 error codes worth a retry)."""
+    if isinstance(error, UnknownAPIError | CertificateError):
+        return Meaning.CONFIGURATION
     if isinstance(error, TransportError | RateLimitError):
         return Meaning.TRANSIENT
-    if isinstance(error, UnknownAPIError):
-        return Meaning.CONFIGURATION
     if isinstance(error, JobNotFound):
         return Meaning.NOT_FOUND
     if isinstance(error, AuthenticationError | PermissionDeniedError):
