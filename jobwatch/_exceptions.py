@@ -23,9 +23,10 @@ Every error derives from ``JobwatchError``::
     └── JobFailed                       ``Watcher.wait(raise_on_failure=True)``: the job failed
 
 ``TransportError`` carries ``cause``, a ``TransportCause`` naming the failure the
-same way whatever the HTTP stack.  ``APIStatusError`` carries ``status_code``, ``error_code``, ``message`` and
-``request_id`` (from ``X-Request-Id``).  An error body sent with HTTP 200
-(``{"error": {...}}``) is an ``APIStatusError`` too, with ``status_code`` 200.
+same way whatever the HTTP stack.  ``APIStatusError`` carries ``status_code``,
+``error_code``, ``message`` and ``request_id`` (from ``X-Request-Id``).  An error
+body sent with HTTP 200 (``{"error": {...}}``) is an ``APIStatusError`` too, with
+``status_code`` 200.
 No error message ever contains a credential.
 """
 
@@ -364,18 +365,23 @@ def status_error(
     request_id: str | None = None,
     retry_after: float | None = None,
     path: str | None = None,
+    location: str | None = None,
 ) -> APIStatusError:
     """Build the right ``APIStatusError`` for an error answer.
 
     ``data`` is the parsed body (or None when it was not JSON); ``body`` the raw bytes,
     used for the message when the body says nothing readable; ``path`` the URL path
-    asked for (named in the message of an unknown API).
+    asked for (named in the message of an unknown API); ``location`` the
+    ``Location`` of a redirect, which is not followed (named without its query).
     """
     read = read_error_body(data)
     code, message = read if read is not None else (None, None)
     if not message:
         message = excerpt(body, 120).strip() if body else None
     message = message or f"HTTP {status_code}"
+    if 300 <= status_code < 400:
+        where = location.split("?", 1)[0] if location else "nowhere"
+        message = f"redirected to {where}, and redirects are not followed: check the endpoint"
     kwargs: dict[str, Any] = {
         "status_code": status_code,
         "error_code": code,
