@@ -49,6 +49,7 @@ from jobwatch._exchange import (
     Exchange,
     HttpxExchange,
     aiohttp_available,
+    env_proxy,
     http_transports,
     native_auth,
 )
@@ -121,7 +122,12 @@ def counting(ledger: RequestLedger) -> Iterator[RequestLedger]:
         _ledgers.reset(token)
 
 
-_HEADERS = {"Accept": "application/json", "User-Agent": "jobwatch/0.1"}
+#: Sent alike by both stacks; both decode gzip and deflate, and refuse any other encoding.
+_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "jobwatch/0.1",
+}
 
 
 class Client:
@@ -225,6 +231,9 @@ class Client:
                     "fast=True works with TokenAuth, AKSKAuth, httpx.BasicAuth or no auth, "
                     f"not {type(auth).__name__}"
                 )
+        own_stack = http_client is None and transport is None
+        # Read once, here: a SOCKS proxy is refused now, not at the first request.
+        self._proxy = env_proxy(url) if own_stack else None
         self._http_given = http_client
         self._transport = transport
         self._fast = fast
@@ -304,14 +313,20 @@ class Client:
                 exchange = HttpxExchange(client=http, owned=True, name="custom", **common)
         elif direct and self._fast is not False and _on_asyncio() and fast_available():
             exchange = AiohttpExchange(
-                self.endpoint, verify=self._verify, connections=self.max_in_flight, **common
+                verify=self._verify, connections=self.max_in_flight, proxy=self._proxy, **common
             )
-        elif direct:
-            transports = http_transports(self.endpoint, self._verify, self.max_in_flight)
-            exchange = HttpxExchange(transports=transports, owned=True, name="httpx", **common)
         else:
-            http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), verify=self._verify)
-            exchange = HttpxExchange(client=http, owned=True, name="httpx", **common)
+            count = self.max_in_flight if direct else 1
+            transports = http_transports(self._verify, count, self._proxy)
+            if direct:
+                exchange = HttpxExchange(
+                    transports=transports, owned=True, name="httpx", proxy=self._proxy, **common
+                )
+            else:
+                http = httpx.AsyncClient(transport=transports[0], timeout=self.timeout)
+                exchange = HttpxExchange(
+                    client=http, owned=True, name="httpx", proxy=self._proxy, **common
+                )
         self._lazy_exchange = exchange
         return exchange
 
@@ -319,10 +334,19 @@ class Client:
     def transport_name(self) -> str:
         """The HTTP stack in use (or to be used): ``aiohttp``, ``httpx`` or ``custom``.
 
-        ``custom`` is a client or transport you passed in.
+        ``custom`` is a client or transport you passed in.  Outside an event loop,
+        before the first request, it is ``aiohttp`` when the client would use it
+        on asyncio (the stack is chosen at the first request, inside the loop).
         """
         exchange = self._lazy_exchange
-        return exchange.name if exchange is not None else self._exchange.name
+        if exchange is not None:
+            return exchange.name
+        if not _in_a_loop():
+            if self._http_given is not None or self._transport is not None:
+                return "custom"
+            fast = self._fast is not False and native_auth(self._auth) and fast_available()
+            return "aiohttp" if fast else "httpx"
+        return self._exchange.name
 
     def statistics(self) -> ClientStatistics:
         """Counters since the client was made: requests sent, retries, failed calls."""
@@ -502,7 +526,9 @@ class Client:
             )
         if self.unreachable_timeout is None or now - since < self.unreachable_timeout:
             return None
-        return EndpointUnreachable(f"{self.endpoint} never answered in {now - since:.0f}s: {error}")
+        return EndpointUnreachable(
+            f"{self.endpoint} never answered in {now - since:.0f}s: {error}", cause=error.cause
+        )
 
     def _count_retry(self, ledgers: tuple[RequestLedger, ...]) -> None:
         self._retries += 1
@@ -582,6 +608,7 @@ class Client:
                 request_id=request_id,
                 retry_after=parse_retry_after(headers),
                 path=urlsplit(url).path,
+                location=headers.get("location"),
             )
         data = _dialects.decode_json(body, status_code=status)
         _dialects.raise_for_error_body(data, body=body, request_id=request_id, url=url)
@@ -608,6 +635,14 @@ def preload_fast() -> None:
 def fast_available() -> bool:
     """True when the ``fast`` extra (aiohttp) is installed."""
     return aiohttp_available()
+
+
+def _in_a_loop() -> bool:
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
 
 
 def _on_asyncio() -> bool:

@@ -3,9 +3,10 @@
 Every error derives from ``JobwatchError``::
 
     JobwatchError
-    ├── TransportError                  the request got no HTTP answer
+    ├── TransportError                  the request got no HTTP answer (``cause`` says why)
     │   ├── ConnectError                connecting failed, or the connection broke
-    │   │   └── EndpointUnreachable     no answer ever came, for ``unreachable_timeout``
+    │   │   ├── EndpointUnreachable     no answer ever came, for ``unreachable_timeout``
+    │   │   └── CertificateError        the server's TLS certificate failed verification
     │   └── RequestTimeout              no answer within the timeout
     ├── APIStatusError                  the API answered with an error
     │   ├── BadRequestError             HTTP 400
@@ -22,14 +23,17 @@ Every error derives from ``JobwatchError``::
     ├── WatchGaveUp                     ``Watcher.wait``: the watcher gave up on the job
     └── JobFailed                       ``Watcher.wait(raise_on_failure=True)``: the job failed
 
-``APIStatusError`` carries ``status_code``, ``error_code``, ``message`` and
-``request_id`` (from ``X-Request-Id``).  An error body sent with HTTP 200
-(``{"error": {...}}``) is an ``APIStatusError`` too, with ``status_code`` 200.
+``TransportError`` carries ``cause``, a ``TransportCause`` naming the failure the
+same way whatever the HTTP stack.  ``APIStatusError`` carries ``status_code``,
+``error_code``, ``message`` and ``request_id`` (from ``X-Request-Id``).  An error
+body sent with HTTP 200 (``{"error": {...}}``) is an ``APIStatusError`` too, with
+``status_code`` 200.
 No error message ever contains a credential.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +46,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
     "ConnectError",
     "EndpointUnreachable",
     "JobFailed",
@@ -55,6 +60,7 @@ __all__ = [
     "ResponseTooLarge",
     "ResponseValidationError",
     "ServerError",
+    "TransportCause",
     "TransportError",
     "UnknownAPIError",
     "WatchGaveUp",
@@ -86,8 +92,44 @@ class JobwatchError(Exception):
     """Base class of every error jobwatch raises."""
 
 
+class TransportCause(enum.StrEnum):
+    """Why a request got no HTTP answer: ``TransportError.cause``, alike on every HTTP stack.
+
+    A ``str`` (``error.cause == "refused"`` holds).  An endpoint that never answers
+    shows as ``REFUSED``, ``DNS`` or ``TIMEOUT``; ``PROXY`` when it is the proxy
+    that cannot be reached.
+    """
+
+    #: Nothing listens at the host and port (TCP connection refused).
+    REFUSED = "refused"
+    #: The host name does not resolve.
+    DNS = "dns"
+    #: No answer within the client's timeout (connecting, or waiting for the answer).
+    TIMEOUT = "timeout"
+    #: The TLS handshake failed (e.g. ``https://`` to a plain-HTTP port).
+    TLS = "tls"
+    #: The server's TLS certificate failed verification (``CertificateError``).
+    CERTIFICATE = "certificate"
+    #: The connection was reset or closed before the whole answer arrived.
+    RESET = "reset"
+    #: The proxy (from ``HTTP(S)_PROXY``/``ALL_PROXY``) could not be reached or refused.
+    PROXY = "proxy"
+    #: Any other failure of the HTTP stack.
+    OTHER = "other"
+
+
 class TransportError(JobwatchError):
-    """The request got no HTTP answer (after any retries)."""
+    """The request got no HTTP answer (after any retries); ``cause`` says why.
+
+    The message names the host and port and the cause in jobwatch's words
+    (``cannot connect to evs.example.com:443: connection refused``).
+    """
+
+    default_cause = TransportCause.OTHER
+
+    def __init__(self, message: str, *, cause: TransportCause | None = None) -> None:
+        self.cause = cause if cause is not None else self.default_cause
+        super().__init__(message)
 
 
 class ConnectError(TransportError):
@@ -100,12 +142,25 @@ class EndpointUnreachable(ConnectError):
 
     A wrong host, a port nobody listens on, a name that does not resolve, a proxy or
     firewall in the way: a configuration error, so the watcher gives its jobs up at
-    once (``error``).  ``__cause__`` is the last attempt's error.
+    once (``error``).  ``__cause__`` is the last attempt's error, and ``cause`` its
+    cause.
     """
 
 
+class CertificateError(ConnectError):
+    """The server's TLS certificate failed verification (``cause`` is ``CERTIFICATE``).
+
+    Not retried: it ends a watch at once, as a configuration error.  Trust the
+    server's CA with ``verify=ssl.SSLContext(...)``, or check the endpoint.
+    """
+
+    default_cause = TransportCause.CERTIFICATE
+
+
 class RequestTimeout(TransportError):
-    """No answer arrived within the timeout."""
+    """No answer arrived within the timeout (``cause`` is ``TIMEOUT``)."""
+
+    default_cause = TransportCause.TIMEOUT
 
 
 class APIStatusError(JobwatchError):
@@ -342,18 +397,23 @@ def status_error(
     request_id: str | None = None,
     retry_after: float | None = None,
     path: str | None = None,
+    location: str | None = None,
 ) -> APIStatusError:
     """Build the right ``APIStatusError`` for an error answer.
 
     ``data`` is the parsed body (or None when it was not JSON); ``body`` the raw bytes,
     used for the message when the body says nothing readable; ``path`` the URL path
-    asked for (named in the message of an unknown API).
+    asked for (named in the message of an unknown API); ``location`` the
+    ``Location`` of a redirect, which is not followed (named without its query).
     """
     read = read_error_body(data)
     code, message = read if read is not None else (None, None)
     if not message:
         message = excerpt(body, 120).strip() if body else None
     message = message or f"HTTP {status_code}"
+    if 300 <= status_code < 400:
+        where = location.split("?", 1)[0] if location else "nowhere"
+        message = f"redirected to {where}, and redirects are not followed: check the endpoint"
     kwargs: dict[str, Any] = {
         "status_code": status_code,
         "error_code": code,

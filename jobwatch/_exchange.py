@@ -23,19 +23,22 @@ import importlib.util
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import anyio
 import httpx
 
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._credentials import ProvidedAuth
-from jobwatch._exceptions import (
-    ConnectError,
-    RequestTimeout,
-    ResponseTooLarge,
-    ResponseValidationError,
-    TransportError,
+from jobwatch._exceptions import TransportCause
+from jobwatch._exchange_errors import (
+    HTTPX_ERRORS,
+    HTTPX_HINTS,
+    Hints,
+    httpx_error,
+    too_large,
+    transport_error,
+    undecodable,
 )
 
 if TYPE_CHECKING:
@@ -100,89 +103,15 @@ CONNECTIONS_PER_TRANSPORT = 2
 
 
 def http_transports(
-    endpoint: str, verify: bool | ssl.SSLContext, in_flight: int
+    verify: bool | ssl.SSLContext, in_flight: int, proxy: str | None = None
 ) -> list[httpx.AsyncBaseTransport]:
-    """httpx's own transports for ``in_flight`` requests to ``endpoint`` (proxied as the
-    environment says), a couple of connections each, sharing one TLS context."""
+    """httpx's own transports for ``in_flight`` requests (through ``proxy`` if any), a
+    couple of connections each, sharing one TLS context."""
     context = (
         verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
     )
-    proxy = env_proxy(httpx.URL(endpoint))
     count = -(-in_flight // CONNECTIONS_PER_TRANSPORT)
     return [httpx.AsyncHTTPTransport(verify=context, proxy=proxy) for _ in range(count)]
-
-
-def _too_large(status: int, cap: int) -> ResponseTooLarge:
-    return ResponseTooLarge(
-        f"the body is larger than max_body_bytes ({cap} bytes)", status_code=status
-    )
-
-
-def _describe(exc: BaseException) -> str:
-    """The first non-empty message along an exception's causes (trio's are often empty)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            break
-        if str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return "no detail"
-
-
-def _causes(exc: BaseException, kind: type[BaseException]) -> bool:
-    """True when ``exc`` or one of its causes is a ``kind``."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _transport_error(exc: BaseException, host: str, *, timed_out: bool) -> Exception:
-    """``RequestTimeout`` or ``ConnectError`` for a failure of the HTTP stack.
-
-    Some stacks report a refused certificate as a timeout: trust the cause, not
-    the label.
-    """
-    message = f"{type(exc).__name__} talking to {host}: {_describe(exc)}"
-    if timed_out and not _causes(exc, ssl.SSLError):
-        return RequestTimeout(message)
-    return ConnectError(message)
-
-
-def _undecodable(
-    exc: BaseException, host: str, status: int | None, encoding: str | None
-) -> ResponseValidationError:
-    """The error for a body that its ``Content-Encoding`` does not decode."""
-    root = exc
-    for _ in range(8):
-        cause = root.__cause__ or root.__context__
-        if cause is None:
-            break
-        root = cause
-    detail = getattr(root, "message", None) or str(root) or _describe(exc)
-    coding = f" (Content-Encoding: {encoding})" if encoding else ""
-    return ResponseValidationError(
-        f"the body from {host} cannot be decoded{coding}: {detail}", status_code=status
-    )
-
-
-#: What httpx may raise besides a ``TransportError``: ``DecodingError`` and
-#: ``TooManyRedirects`` (``HTTPError``s), ``InvalidURL``, ``StreamError``.
-_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
-
-
-def _httpx_error(exc: Exception, host: str) -> Exception:
-    """The ``JobwatchError`` for an httpx failure other than a transport one."""
-    if isinstance(exc, httpx.TooManyRedirects):
-        return ResponseValidationError(f"too many redirects from {host}: {_describe(exc)}")
-    if isinstance(exc, httpx.DecodingError):
-        return _undecodable(exc, host, None, None)
-    return TransportError(f"{type(exc).__name__} talking to {host}: {_describe(exc)}")
 
 
 # -- httpx --------------------------------------------------------------------------------------
@@ -211,6 +140,7 @@ class HttpxExchange:
         max_body_bytes: int,
         owned: bool,
         name: str,
+        proxy: str | None = None,
     ) -> None:
         if (client is None) == (not transports):
             raise ValueError("pass client or transports")
@@ -224,6 +154,7 @@ class HttpxExchange:
         self._timeout = timeout
         self._cap = max_body_bytes
         self._owned = owned
+        self._proxy = proxy
 
     async def get(self, url: str, headers: dict[str, str]) -> Reply:
         client = self._client
@@ -253,29 +184,30 @@ class HttpxExchange:
                     response = await transport.handle_async_request(request)
                 else:
                     assert client is not None
-                    response = await client.send(request, auth=self._auth, stream=True)
+                    # No auth of ours: the client's own, not none.
+                    auth = httpx.USE_CLIENT_DEFAULT if self._auth is None else self._auth
+                    response = await client.send(request, auth=auth, stream=True)
                 try:
                     body = await self._read_capped(response, request.url.host)
                 finally:
                     await response.aclose()
-        except TimeoutError:
-            host = request.url.host
-            raise RequestTimeout(f"no answer within {self._timeout}s from {host}") from None
-        except httpx.TransportError as exc:
-            timed_out = isinstance(exc, httpx.TimeoutException)
-            raise _transport_error(exc, request.url.host, timed_out=timed_out) from None
-        except _HTTPX_ERRORS as exc:
-            raise _httpx_error(exc, request.url.host) from None
+        except (TimeoutError, httpx.TransportError) as exc:
+            url = str(request.url)
+            raise transport_error(
+                exc, url, timeout=self._timeout, proxy=self._proxy, hints=HTTPX_HINTS
+            ) from None
+        except HTTPX_ERRORS as exc:
+            raise httpx_error(exc, request.url.host) from None
         return Reply(response.status_code, response.headers, body)
 
     async def _read_capped(self, response: httpx.Response, host: str) -> bytes:
         cap = self._cap
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise _too_large(response.status_code, cap)
+            raise too_large(response.status_code, cap)
         if response.is_stream_consumed:  # a response made in memory: read and decoded
             if len(response.content) > cap:
-                raise _too_large(response.status_code, cap)
+                raise too_large(response.status_code, cap)
             return response.content
         chunks: list[bytes] = []
         size = 0
@@ -288,15 +220,13 @@ class HttpxExchange:
                 break
             chunks.append(chunk)
         else:
-            if "content-encoding" not in response.headers:
-                return b"".join(chunks)
-            return _decoded(response, chunks, cap, host)
+            return decoded(response.status_code, response.headers, chunks, cap, host)
         # Over the cap: close the connection, then let httpx's chain of stream
         # iterators end on the closed stream rather than abandon them half-way
         # (trio warns about async generators collected before they finish).
         await response.aclose()
         await _finish(stream, budget=_DRAIN_BUDGET)
-        raise _too_large(response.status_code, cap)
+        raise too_large(response.status_code, cap)
 
     async def aclose(self) -> None:
         if not self._owned:
@@ -317,25 +247,37 @@ class _Chunks(httpx.SyncByteStream):
         return iter(self._chunks)
 
 
-def _decoded(response: httpx.Response, chunks: list[bytes], cap: int, host: str) -> bytes:
-    """``chunks`` decoded as the ``Content-Encoding`` of ``response`` says, up to ``cap`` bytes.
+#: The encodings both stacks ask for (``Accept-Encoding``) and decode; no other.
+DECODED = frozenset({"gzip", "deflate", "identity"})
 
-    httpx's own decoders, chunk by chunk, so that a small body that decodes to a
-    huge one is refused without being decoded whole.
+
+def decoded(
+    status: int, headers: Mapping[str, str], chunks: list[bytes], cap: int, host: str
+) -> bytes:
+    """``chunks`` decoded as their ``Content-Encoding`` says, up to ``cap`` bytes.
+
+    httpx's own decoders, chunk by chunk, for either stack, so that a small body
+    that decodes to a huge one is refused without being decoded whole.  An
+    encoding other than gzip and deflate is refused.
     """
-    status = response.status_code
-    encoded = httpx.Response(status, headers=response.headers, stream=_Chunks(chunks))
+    encoding = headers.get("content-encoding")
+    if not encoding:
+        return b"".join(chunks)
+    unknown = [c for c in (c.strip().lower() for c in encoding.split(",")) if c not in DECODED]
+    if unknown:
+        detail = f"jobwatch decodes only gzip and deflate, not {', '.join(unknown)}"
+        raise undecodable(detail, host, status, encoding)
+    encoded = httpx.Response(status, headers=dict(headers.items()), stream=_Chunks(chunks))
     parts: list[bytes] = []
     size = 0
     try:
         for part in encoded.iter_bytes():
             size += len(part)
             if size > cap:
-                raise _too_large(status, cap)
+                raise too_large(status, cap)
             parts.append(part)
     except httpx.DecodingError as exc:
-        encoding = response.headers.get("content-encoding")
-        raise _undecodable(exc, host, status, encoding) from None
+        raise undecodable(exc, host, status, encoding) from None
     return b"".join(parts)
 
 
@@ -375,17 +317,16 @@ class AiohttpExchange:
 
     def __init__(
         self,
-        endpoint: str,
         *,
         auth: httpx.Auth | None,
         timeout: float,
         max_body_bytes: int,
         verify: bool | ssl.SSLContext,
         connections: int,
+        proxy: str | None = None,
     ) -> None:
         import aiohttp
         import yarl
-        from aiohttp.http_exceptions import ContentEncodingError
 
         if not native_auth(auth):
             raise ValueError(f"the aiohttp exchange cannot apply {type(auth).__name__}")
@@ -401,16 +342,24 @@ class AiohttpExchange:
             timeout=aiohttp.ClientTimeout(total=timeout),
             cookie_jar=aiohttp.DummyCookieJar(),
             # Not trust_env: aiohttp would then read ~/.netrc in a thread on every
-            # request.  The proxy is looked up here, once, as httpx would.
+            # request.  The proxy is looked up once, by the caller, as httpx would.
             trust_env=False,
+            # The raw bytes, decoded by the code that decodes httpx's (``decoded``).
+            auto_decompress=False,
         )
         self._auth = auth
         self._timeout = timeout
         self._cap = max_body_bytes
         self._errors = aiohttp.ClientError
-        self._encoding_error = ContentEncodingError
+        self._hints: Hints = (
+            (aiohttp.ClientHttpProxyError, TransportCause.PROXY),
+            (aiohttp.ClientProxyConnectionError, TransportCause.PROXY),
+            (aiohttp.ServerTimeoutError, TransportCause.TIMEOUT),
+            (aiohttp.ServerDisconnectedError, TransportCause.RESET),
+            (aiohttp.ClientPayloadError, TransportCause.RESET),
+        )
         self._url = yarl.URL
-        self._proxy = env_proxy(httpx.URL(endpoint))
+        self._proxy = proxy
 
     async def get(self, url: str, headers: dict[str, str]) -> Reply:
         auth = self._auth
@@ -423,53 +372,56 @@ class AiohttpExchange:
             url = str(request.url)
             headers = dict(request.headers.items())
         target = self._url(url, encoded=True)
-        host = target.host or ""
-        response: aiohttp.ClientResponse | None = None
         try:
             async with self._session.get(
                 target, headers=headers, allow_redirects=False, proxy=self._proxy
             ) as response:
-                body = await self._read_capped(response)
+                body = await self._read_capped(response, target.host or "")
                 return Reply(response.status, response.headers, body)
-        except TimeoutError as exc:
-            if _causes(exc, ssl.SSLError):
-                raise _transport_error(exc, host, timed_out=True) from None
-            raise RequestTimeout(f"no answer within {self._timeout}s from {host}") from None
-        except self._errors as exc:
-            if not _causes(exc, self._encoding_error):
-                raise _transport_error(exc, host, timed_out=False) from None
-            # A body its Content-Encoding does not decode (or an encoding aiohttp
-            # cannot decode at all): ClientPayloadError, ClientResponseError.
-            if response is None:
-                raise _undecodable(exc, host, None, None) from None
-            encoding = response.headers.get("content-encoding")
-            raise _undecodable(exc, host, response.status, encoding) from None
+        except (TimeoutError, self._errors) as exc:
+            raise transport_error(
+                exc, url, timeout=self._timeout, proxy=self._proxy, hints=self._hints
+            ) from None
 
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, response: aiohttp.ClientResponse, host: str) -> bytes:
         cap = self._cap
         declared = response.content_length
         if declared is not None and declared > cap:
             response.close()
-            raise _too_large(response.status, cap)
-        if declared is not None and not response.headers.get("content-encoding"):
-            return await response.read()
+            raise too_large(response.status, cap)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > cap:
                 response.close()  # drops the connection: the rest is never read
-                raise _too_large(response.status, cap)
+                raise too_large(response.status, cap)
             chunks.append(chunk)
-        return b"".join(chunks)
+        return decoded(response.status, response.headers, chunks, cap, host)
 
     async def aclose(self) -> None:
         await self._session.close()
 
 
-def env_proxy(endpoint: httpx.URL) -> Any:
-    """The proxy URL the environment names for ``endpoint`` (None when none or bypassed)."""
+def env_proxy(endpoint: httpx.URL) -> str | None:
+    """The proxy URL the environment names for ``endpoint`` (None when none or bypassed).
+
+    Refuses a SOCKS proxy (``ValueError``): neither stack speaks SOCKS without a
+    further library (httpx: socksio, aiohttp: aiohttp-socks), and aiohttp would
+    speak plain HTTP to it.
+    """
     proxies = urllib.request.getproxies_environment()
     if not proxies or urllib.request.proxy_bypass(endpoint.host):
         return None
-    return proxies.get(endpoint.scheme) or proxies.get("all")
+    proxy = proxies.get(endpoint.scheme) or proxies.get("all")
+    if proxy is None:
+        return None
+    url = httpx.URL(proxy)
+    if url.scheme not in ("http", "https"):
+        shown = f"{url.scheme}://{url.host}:{url.port}" if url.host else url.scheme
+        raise ValueError(
+            f"the proxy {shown} named in the environment for {endpoint.host} is not an "
+            "HTTP proxy; jobwatch speaks HTTP proxies only: set NO_PROXY, or pass "
+            "http_client=httpx.AsyncClient(proxy=...) (with httpx[socks] for SOCKS)"
+        )
+    return proxy

@@ -12,7 +12,8 @@ AUTH           HTTP 401, 403, ``APIGW.0301``/``APIG.0301`` at any status    the 
 PERMANENT      any other HTTP 400: the request will not get better         the watcher gives up
 CONFIGURATION  ``UnknownAPIError`` (APIGW.0101): wrong endpoint, path,     the watcher gives up
                API version or service; ``EndpointUnreachable``: no         at once (``error``)
-               answer ever came
+               answer ever came; ``CertificateError``: the server's TLS
+               certificate failed verification
 INVALID        a body that is not JSON or not the API's shape, any other   the watcher counts a
                error status, an unexpected failure of one poll             failed poll
 =============  ==========================================================  =====================
@@ -28,6 +29,7 @@ from jobwatch._exceptions import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     EndpointUnreachable,
     JobNotFound,
     JobwatchError,
@@ -58,7 +60,7 @@ class Meaning(enum.Enum):
 
 def meaning_of(error: JobwatchError, transient_codes: Set[str] = THROTTLING_CODES) -> Meaning:
     """The meaning of ``error`` (``transient_codes``: HTTP 200 error codes worth a retry)."""
-    if isinstance(error, UnknownAPIError | EndpointUnreachable):
+    if isinstance(error, UnknownAPIError | EndpointUnreachable | CertificateError):
         return Meaning.CONFIGURATION
     if isinstance(error, TransportError | RateLimitError):
         return Meaning.TRANSIENT

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from jobwatch import Client, ConnectError, EvsJob, JobState, RetryPolicy
+from jobwatch import CertificateError, Client, EvsJob, JobState, RetryPolicy
 from jobwatch.sim import Simulator, serve
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +37,7 @@ def https_url(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
 async def test_an_untrusted_certificate_is_refused_by_default(https_url: str) -> None:
     assert https_url.startswith("https://")
     async with Client(https_url, P, retry=RetryPolicy(attempts=1)) as client:
-        with pytest.raises(ConnectError, match=r"CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(CertificateError, match=r"certificate failed verification"):
             await client.fetch(EvsJob("j"))
 
 

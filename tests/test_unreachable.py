@@ -70,7 +70,9 @@ async def test_a_refused_endpoint_is_warned_at_once_and_given_up_in_bounded_time
     warnings = [r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage()]
     assert len(warnings) == 1  # said once, at the first failure
     assert url in warnings[0]
+    assert "connection refused" in warnings[0]  # the cause, in our words
     assert "within 0.5s" in warnings[0]
+    assert all(isinstance(f, GaveUp) and f.error.cause == "refused" for f in finals)  # type: ignore[union-attr]
 
 
 async def test_an_endpoint_that_answered_once_is_retried_as_usual_when_it_goes_away() -> None:
