@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client, ClientStatistics, FetchResult
-from jobwatch._credentials import CredentialProvider, Credentials
+from jobwatch._credentials import CredentialProvider, Credentials, CredentialsUnavailable
 from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, Transition
 from jobwatch._exceptions import (
     APIStatusError,
@@ -59,6 +59,7 @@ __all__ = [
     "ConnectError",
     "CredentialProvider",
     "Credentials",
+    "CredentialsUnavailable",
     "EndpointUnreachable",
     "Event",
     "EvsJob",

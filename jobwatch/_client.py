@@ -30,7 +30,7 @@ import sniffio
 
 from jobwatch import _dialects
 from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
-from jobwatch._credentials import CredentialProvider, ProvidedAuth
+from jobwatch._credentials import CredentialProvider, CredentialsUnavailable, ProvidedAuth
 from jobwatch._dialects._engine import list_jobs
 from jobwatch._exceptions import (
     APIStatusError,
@@ -458,7 +458,9 @@ class Client:
                 self._redact(exc)
                 if self._provided is not None and _past_the_gateway(exc):
                     self._provided.accepted(generation)
-                if isinstance(exc, AuthenticationError | PermissionDeniedError):
+                if isinstance(exc, AuthenticationError | PermissionDeniedError) and not isinstance(
+                    exc, CredentialsUnavailable
+                ):
                     if (
                         self._refused is None
                         and not reauthenticated
@@ -597,6 +599,7 @@ class Client:
         request_id = headers.get("x-request-id")
         logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)
         if not 200 <= status < 300:
+            body = self._scrubbed(body)  # before any message is cut from it
             try:
                 data = _dialects.decode_json(body, status_code=status)
             except JobwatchError:
@@ -610,16 +613,40 @@ class Client:
                 path=urlsplit(url).path,
                 location=headers.get("location"),
             )
-        data = _dialects.decode_json(body, status_code=status)
-        _dialects.raise_for_error_body(data, body=body, request_id=request_id, url=url)
+        try:
+            data = _dialects.decode_json(body, status_code=status)
+            _dialects.raise_for_error_body(data, body=body, request_id=request_id, url=url)
+        except JobwatchError:
+            scrubbed = self._scrubbed(body)
+            if scrubbed is body:
+                raise
+            # The error again, from a body without the secrets (its text is cut
+            # to a length, so redacting the message afterwards could miss a part).
+            data = _dialects.decode_json(scrubbed, status_code=status)
+            _dialects.raise_for_error_body(data, body=scrubbed, request_id=request_id, url=url)
+            raise
         return data
+
+    def _scrubbed(self, body: bytes) -> bytes:
+        """``body`` with the credentials' secrets replaced (``body`` itself if none is in it)."""
+        auth = self._auth
+        for secret in secrets_of(auth.current if isinstance(auth, ProvidedAuth) else auth):
+            raw = secret.encode()
+            if raw in body:
+                body = body.replace(raw, b"<redacted>")
+        return body
 
 
 def _past_the_gateway(error: JobwatchError) -> bool:
-    """True for an error answer given after the credentials were accepted."""
-    return isinstance(error, APIStatusError) and not isinstance(
+    """True for an error answer the service gave, so after the credentials were
+    accepted (not the gateway's own APIGW/APIG codes, 429 or 5xx, which a gateway or
+    load balancer may send before checking them)."""
+    if not isinstance(error, APIStatusError) or isinstance(
         error, AuthenticationError | PermissionDeniedError
-    )
+    ):
+        return False
+    code = error.error_code or ""
+    return error.status_code < 429 and not code.startswith(("APIGW.", "APIG."))
 
 
 def preload_fast() -> None:

@@ -13,6 +13,7 @@ HTTP 401).  A sync provider runs in a worker thread: it may block (a call to IAM
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,11 +23,26 @@ import anyio.to_thread
 import httpx
 
 from jobwatch._auth import AKSKAuth, TokenAuth
+from jobwatch._exceptions import AuthenticationError
 
-__all__ = ["CredentialProvider", "Credentials", "ProvidedAuth"]
+__all__ = ["CredentialProvider", "Credentials", "CredentialsUnavailable", "ProvidedAuth"]
+
+logger = logging.getLogger("jobwatch")
 
 #: The official SDK refreshes temporary credentials this long before they expire.
 REFRESH_AHEAD = timedelta(minutes=40)
+#: After a provider failed, it is not asked again for this long (calls fail at once).
+PROVIDER_BACKOFF = 30.0
+#: Credentials are never refreshed ahead of time more often than this.
+MIN_REFRESH = timedelta(seconds=30)
+
+
+class CredentialsUnavailable(AuthenticationError):
+    """The credential provider failed (``__cause__`` is its exception; the message
+    names only its type): no request was sent (``status_code`` 0).  The provider is
+    asked again ``PROVIDER_BACKOFF`` seconds later at the soonest; a failure while
+    refreshing ahead of expiry keeps the current credentials.  The watcher gives
+    the job up (``auth``); the client is not marked refused."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -100,10 +116,13 @@ class ProvidedAuth(httpx.Auth):
         self._provider = provider
         self._current: TokenAuth | AKSKAuth | None = None
         self._refresh_at: datetime | None = None
+        self._expires_at: datetime | None = None
         self._stale = False
         self._after_refusal = False  # the current ones replaced refused ones
         self._proven = False  # an answer accepted the current ones
         self._lock = anyio.Lock()
+        self._failure: CredentialsUnavailable | None = None
+        self._retry_at = 0.0  # event-loop time the provider may be asked again
         self.generation = 0
         self.description = "credentials from a provider (not yet asked)"
 
@@ -130,22 +149,44 @@ class ProvidedAuth(httpx.Auth):
         if generation == self.generation:
             self._proven = True
 
+    def _usable(self) -> bool:
+        """True when the current credentials are there, not refused and not expired."""
+        if self._current is None or self._stale:
+            return False
+        return self._expires_at is None or datetime.now(UTC) < self._expires_at
+
     def _needs_refresh(self) -> bool:
         if self._current is None or self._stale:
             return True
         return self._refresh_at is not None and datetime.now(UTC) >= self._refresh_at
 
     async def _refresh(self) -> None:
+        now = anyio.current_time()
+        failure = self._failure
+        if failure is not None and now < self._retry_at:
+            if self._usable():
+                return
+            raise _unavailable(failure.__cause__)
         provider = self._provider
-        if inspect.iscoroutinefunction(provider):
-            value = await provider()
-        else:
-            value = await anyio.to_thread.run_sync(provider)
-            if inspect.isawaitable(value):
-                value = await value
-        credentials = _as_credentials(value)
+        try:
+            if inspect.iscoroutinefunction(provider):
+                value = await provider()
+            else:
+                value = await anyio.to_thread.run_sync(provider, abandon_on_cancel=True)
+                if inspect.isawaitable(value):
+                    value = await value
+            credentials = _as_credentials(value)
+        except Exception as exc:
+            self._failure = _unavailable(exc)
+            self._retry_at = anyio.current_time() + PROVIDER_BACKOFF
+            if self._usable():  # refreshing ahead of time: the current ones still hold
+                logger.warning("the credential provider failed (%s); keeping the current ones", exc)
+                return
+            raise self._failure from exc
+        self._failure = None
         self._current = credentials.auth()
         self._refresh_at = _refresh_time(credentials.expires_at)
+        self._expires_at = _aware(credentials.expires_at)
         self._after_refusal = self._stale
         self._proven = False
         self._stale = False
@@ -166,11 +207,26 @@ class ProvidedAuth(httpx.Auth):
         return f"ProvidedAuth({self.description})"
 
 
+def _aware(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
+
+
 def _refresh_time(expires_at: datetime | None) -> datetime | None:
+    expires_at = _aware(expires_at)
     if expires_at is None:
         return None
-    if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=UTC)
     now = datetime.now(UTC)
     ahead = min(REFRESH_AHEAD, max(expires_at - now, timedelta(0)) / 2)
-    return expires_at - ahead
+    # Never sooner than MIN_REFRESH: credentials handed out already expired (a skewed
+    # clock) must not make every request ask the provider.
+    return max(expires_at - ahead, now + MIN_REFRESH)
+
+
+def _unavailable(cause: BaseException | None) -> CredentialsUnavailable:
+    error = CredentialsUnavailable(
+        f"the credential provider failed: {type(cause).__name__}", status_code=0
+    )
+    error.__cause__ = cause
+    return error
