@@ -39,7 +39,6 @@ from jobwatch._exceptions import (
     JobwatchError,
     PermissionDeniedError,
     RateLimitError,
-    ResponseValidationError,
     TransportError,
     status_error,
     throttle_window,
@@ -455,7 +454,6 @@ class Client:
                     if unreachable is not None:
                         self._count_error(ledgers)
                         raise unreachable from exc
-                self._redact(exc)
                 if self._provided is not None and _past_the_gateway(exc):
                     self._provided.accepted(generation)
                 if isinstance(exc, AuthenticationError | PermissionDeniedError) and not isinstance(
@@ -566,18 +564,6 @@ class Client:
             request_id=refused.request_id,
         )
         return again
-
-    def _redact(self, error: JobwatchError) -> None:
-        """Keep the credentials' secrets out of ``error`` (a server may echo them)."""
-        auth = self._auth
-        secrets = secrets_of(auth.current if isinstance(auth, ProvidedAuth) else auth)
-        if not secrets or not isinstance(error, APIStatusError | ResponseValidationError):
-            return
-        for secret in secrets:
-            error.message = error.message.replace(secret, "<redacted>")
-            if isinstance(error, ResponseValidationError):
-                error.excerpt = error.excerpt.replace(secret, "<redacted>")
-        error.args = (error.message,)
 
     async def _attempt(
         self, path: str, params: Mapping[str, str] | None, ledgers: tuple[RequestLedger, ...]
