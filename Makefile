@@ -2,8 +2,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Airflow and Temporal are heavy and pin their own versions: their tests run in a
+# virtualenv of their own, so that .venv stays light.
+ORCH_VENV := .venv-orchestrators
+ORCH_BIN := $(ORCH_VENV)/bin
+ORCH_STAMP := $(ORCH_VENV)/.installed
+LINTED := jobwatch tests tests_orchestrators examples benchmarks
 
-.PHONY: test lint typecheck pytest demo soak bench bench-smoke clean
+.PHONY: test lint typecheck pytest test-orchestrators test-airflow demo soak bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -11,9 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[cli,sim,fast,dev]'
 	touch $(STAMP)
 
+$(ORCH_STAMP): pyproject.toml tests_orchestrators/requirements.txt
+	@echo "making $(ORCH_VENV) (Airflow and Temporal, for tests_orchestrators)"
+	test -x $(ORCH_BIN)/python || $(PYTHON) -m venv $(ORCH_VENV)
+	$(ORCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(ORCH_BIN)/python -m pip install --quiet -e '.[airflow,sim,fast]' -r tests_orchestrators/requirements.txt
+	touch $(ORCH_STAMP)
+
 lint: $(STAMP)
-	$(BIN)/ruff check jobwatch tests examples benchmarks
-	$(BIN)/ruff format --check jobwatch tests examples benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -21,7 +34,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test-orchestrators: $(ORCH_STAMP)
+	cd tests_orchestrators && ../$(ORCH_BIN)/python -m pytest
+
+test-airflow: test-orchestrators
+
+test: lint typecheck pytest test-orchestrators
 
 demo: $(STAMP)
 	@# The demo scenario has failing jobs on purpose: exit status 1 is its expected result.
@@ -38,4 +56,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks --smoke --out bench-smoke.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ORCH_VENV) .mypy_cache .pytest_cache .ruff_cache
