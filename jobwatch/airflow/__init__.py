@@ -54,6 +54,13 @@ def _modules(kind: str) -> dict[str, Any]:
     return {"integration-name": _INTEGRATION, "python-modules": [f"jobwatch.airflow.{kind}"]}
 
 
+def _field(label: str, description: str, *, secret: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if secret:
+        schema["format"] = "password"
+    return {"label": label, "description": description, "schema": schema}
+
+
 def get_provider_info() -> dict[str, Any]:
     """The provider's description, as Airflow's ``apache_airflow_provider`` entry point wants it."""
     from jobwatch import __version__
@@ -78,6 +85,19 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "jobwatch_huaweicloud",
                 "hook-class-name": "jobwatch.airflow.hooks.HuaweiCloudJobHook",
                 "hook-name": "Huawei Cloud (jobwatch)",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "port"],
+                    "relabeling": {"login": "Access Key ID", "password": "Secret Access Key"},
+                },
+                "conn-fields": {
+                    "project_id": _field("Project ID", "The project the jobs belong to."),
+                    "region": _field("Region", "Builds the endpoint, as cn-north-4."),
+                    "endpoint": _field("Endpoint", "An explicit endpoint, as https://host."),
+                    "security_token": _field(
+                        "Security token", "With a temporary AK/SK.", secret=True
+                    ),
+                    "token": _field("IAM token", "Instead of AK/SK.", secret=True),
+                },
             }
         ],
     }

@@ -60,7 +60,8 @@ def endpoint_for(ref: JobRef, region: str) -> str:
 
 
 def _text(extra: Mapping[str, Any], key: str, conn_id: str) -> str | None:
-    value = extra.get(key)
+    # Fields saved by the connection form of older Airflow versions carry a prefix.
+    value = extra.get(key, extra.get(f"extra__jobwatch_huaweicloud__{key}"))
     if value is None or value == "":
         return None
     if not isinstance(value, str):

@@ -28,7 +28,8 @@ class HuaweiCloudJobHook(BaseHook):  # type: ignore[misc]
 
     Extra JSON: ``project_id`` (required), ``region`` or ``endpoint``, and
     optionally ``security_token`` (temporary AK/SK) or ``token`` (an IAM token
-    instead of AK/SK).
+    instead of AK/SK).  The connection form's fields are declared in the
+    provider's metadata (``get_provider_info``), as Airflow 3.2 and later want.
     """
 
     conn_name_attr: ClassVar[str] = "huaweicloud_conn_id"
@@ -39,17 +40,6 @@ class HuaweiCloudJobHook(BaseHook):  # type: ignore[misc]
     def __init__(self, huaweicloud_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.huaweicloud_conn_id = huaweicloud_conn_id
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How Airflow's connection form shows the fields."""
-        return {
-            "hidden_fields": ["host", "schema", "port"],
-            "relabeling": {"login": "Access Key ID", "password": "Secret Access Key"},
-            "placeholders": {
-                "extra": '{"project_id": "...", "region": "cn-north-4"}',
-            },
-        }
 
     def target(self, ref: JobRef, **overrides: Any) -> Target:
         """Where and as whom to watch ``ref`` (``BadConnection`` when the connection lacks it)."""
