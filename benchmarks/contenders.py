@@ -17,6 +17,7 @@ prints one ``BENCH-RESULT {json}`` line.
 - ``big``: a ``Watcher`` on many jobs that never end, with an event-loop stall ticker.
 - ``coalesce``: a ``Watcher`` on GES engine jobs of one graph; counts list requests per tick.
 - ``enginelist``: polls of one job in a graph of 100,000 engine jobs (``benchmarks.enginelist``).
+- ``triggers``: Airflow triggers sharing one watcher, or one client each (``benchmarks.triggers``).
 
 Optional packages (the SDK, httpx-aiohttp, aiohttp) are imported with ``importlib``:
 they have no type hints, and the harness runs without them.
@@ -56,6 +57,7 @@ from benchmarks._common import (
     start_timeline,
 )
 from benchmarks.enginelist import enginelist
+from benchmarks.triggers import triggers
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -696,6 +698,7 @@ ASYNC: dict[str, Callable[[str, Scenario, Params], Any]] = {
     "big": big,
     "coalesce": coalesce,
     "enginelist": enginelist,
+    "triggers": triggers,
 }
 NAMES = (*ASYNC, "sdk")
 

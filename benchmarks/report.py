@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import enginelist
+from benchmarks import enginelist, triggers
 
 Result = dict[str, Any]
 
@@ -335,6 +335,8 @@ def render(results: Result) -> str:
         out.append(_table(headers, rows))
     if results.get("enginelist"):
         out.extend(enginelist.render(results["enginelist"]))
+    if results.get("triggers"):
+        out.extend(triggers.render(results["triggers"]))
     out.append("")
     out.append("targets")
     for t in results.get("targets", []):
@@ -465,4 +467,14 @@ def targets(results: Result) -> list[Result]:
         lambda v: v <= 1.1,
         ", ".join(f"N={k}: {_fmt(v)}" for k, v in per_tick.items()) + " requests/tick",
     )
+    section = results.get("triggers") or {}
+    got = triggers.ratios(section)
+    count = section.get("triggers")
+    for key, what in (("cpu_s", "CPU"), ("peak_rss_delta_mb", "peak RSS growth")):
+        add(
+            f"Airflow: one client per trigger >= 5x the shared hub's {what} at 1,000 triggers",
+            got[key],
+            lambda v: v >= 5,
+            f"{_x(got[key])}" + ("" if count == 1_000 else f" (at {count} triggers)"),
+        )
     return out

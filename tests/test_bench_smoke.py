@@ -121,8 +121,8 @@ def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     names = [t["target"] for t in results["targets"]]
     stacks = 2 if _installed("aiohttp") else 1
     variants = 2 if "gc_freeze" in results["big"] else 1  # the gc recipe, side by side
-    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine
-    assert len(names) == 4 * stacks + 1 + variants + 1
+    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; Airflow CPU, RSS
+    assert len(names) == 4 * stacks + 1 + variants + 1 + 2
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
     cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
     assert len(cpu) == stacks
@@ -162,3 +162,16 @@ def test_enginelist_scenario_paged_under_the_cap(results: dict[str, Any]) -> Non
     assert section["one-page"]["requests_per_poll"] == 1
     assert section["halving"]["errors_per_poll"] >= 1  # ResponseTooLarge, then half the page
     assert section["parse-only"]["requests_per_poll"] == 0
+
+
+def test_triggers_scenario_detected_every_job_both_ways(results: dict[str, Any]) -> None:
+    section = results["triggers"]
+    for mode in ("shared", "per-trigger"):
+        run = section[mode]
+        assert "error" not in run, (mode, run)
+        assert run["detected"] == run["triggers"] == section["triggers"]
+        assert run["cpu_s"] > 0
+        assert run["server_requests"] >= run["triggers"]  # every job polled
+        assert run["lag_mean_s"] is not None
+    targets = [t["target"] for t in results["targets"] if t["target"].startswith("Airflow")]
+    assert len(targets) == 2
