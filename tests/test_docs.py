@@ -68,3 +68,10 @@ async def test_the_readme_gc_recipe_registers_and_leaves_the_collector_on() -> N
             assert watcher.statistics().jobs_watched == len(refs)
     finally:
         gc.unfreeze()
+
+
+def test_the_readme_airflow_dag_is_the_example_file() -> None:
+    """The DAG the README shows is examples/airflow_dag.py, which the orchestrator tests run."""
+    example = (README.parent / "examples" / "airflow_dag.py").read_text(encoding="utf-8")
+    body = example[example.index("from airflow.sdk import DAG") :]
+    assert "from datetime import datetime\n\n" + body in README.read_text(encoding="utf-8")
