@@ -43,7 +43,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ],
         cwd=ROOT,
         capture_output=True,
-        timeout=60,
+        timeout=180,  # a bound against a hang, not a timing: ~30 s on an idle machine
         check=False,
     )
     log = (tmp / "log").read_text(errors="replace") if (tmp / "log").exists() else ""
