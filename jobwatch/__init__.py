@@ -1,10 +1,13 @@
 """jobwatch: watch the asynchronous jobs of Huawei Cloud services from async Python.
 
 Start with ``Client`` and a job reference (``EvsJob``, ``GesJob``,
-``GesEngineJob``)::
+``GesEngineJob``), and wait for the job to end in one call (``wait_for``; in
+synchronous code ``wait_for_sync``)::
 
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
-        snapshot = await client.fetch(jobwatch.EvsJob("ff8080..."))
+        snapshot = await jobwatch.wait_for(jobwatch.EvsJob("ff8080..."), client=client)
+
+``Watcher`` watches many jobs at once and emits their state changes.
 
 The simulator of the four APIs lives in ``jobwatch.sim`` (the ``sim`` extra
 adds uvicorn, to serve it on a socket).
@@ -44,6 +47,7 @@ from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
+from jobwatch._wait import wait_for, wait_for_sync
 from jobwatch._watcher import Watcher, WatcherStatistics
 
 __version__ = "0.1.0.dev0"
@@ -99,4 +103,6 @@ __all__ = [
     "Watcher",
     "WatcherStatistics",
     "__version__",
+    "wait_for",
+    "wait_for_sync",
 ]

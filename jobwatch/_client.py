@@ -287,6 +287,13 @@ class Client:
         if self._lazy_exchange is not None:
             await self._lazy_exchange.aclose()
 
+    async def _release_exchange(self) -> None:
+        """Close the connections without closing the client: the next request, in this
+        event loop or another one, opens new ones (``wait_for_sync``, one loop per call)."""
+        exchange, self._lazy_exchange = self._lazy_exchange, None
+        if exchange is not None:
+            await exchange.aclose()
+
     @property
     def _exchange(self) -> Exchange:
         """The HTTP exchange, made on first use (inside the event loop, to pick a stack)."""
