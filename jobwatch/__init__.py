@@ -10,7 +10,12 @@ synchronous code ``wait_for_sync``)::
 ``Watcher`` watches many jobs at once and emits their state changes.
 
 The simulator of the four APIs lives in ``jobwatch.sim`` (the ``sim`` extra
-adds uvicorn, to serve it on a socket).
+adds uvicorn, to serve it on a socket); pytest fixtures over it in
+``jobwatch.testing``, a pytest plugin the package registers.
+
+PYTEST_DONT_REWRITE: pytest marks the package of an installed plugin for
+assertion rewriting; the marker spares a run that imported jobwatch before
+pytest started a ``PytestAssertRewriteWarning`` (an error under ``-W error``).
 """
 
 from __future__ import annotations
@@ -47,10 +52,9 @@ from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
+from jobwatch._version import __version__
 from jobwatch._wait import wait_for, wait_for_sync
 from jobwatch._watcher import Watcher, WatcherStatistics
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AKSKAuth",

@@ -58,6 +58,7 @@ from jobwatch._policies import RetryPolicy
 from jobwatch._refs import JobRef, validate_id
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
+from jobwatch._version import __version__
 
 __all__ = ["Client", "ClientStatistics", "FetchResult", "RequestLedger", "counting"]
 
@@ -125,7 +126,7 @@ def counting(ledger: RequestLedger) -> Iterator[RequestLedger]:
 _HEADERS = {
     "Accept": "application/json",
     "Accept-Encoding": "gzip, deflate",
-    "User-Agent": "jobwatch/0.1",
+    "User-Agent": f"jobwatch/{__version__}",
 }
 
 
