@@ -118,8 +118,9 @@ async def wait_for(
                 if raise_on_failure:
                     _raise_for(outcome)
                 found[outcome.ref] = outcome
-    if deadline.cancelled_caught:
-        raise TimeoutError(_timed_out(timeout, [ref for ref in wanted if ref not in found]))
+    left = [ref for ref in dict.fromkeys(wanted) if ref not in found]
+    if left:  # the deadline came first (it may also come after the last outcome: no matter)
+        raise TimeoutError(_timed_out(timeout, left))
     results = [_result(found[ref]) for ref in wanted]
     return results[0] if single else results
 
