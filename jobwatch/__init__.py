@@ -1,13 +1,21 @@
 """jobwatch: watch the asynchronous jobs of Huawei Cloud services from async Python.
 
 Start with ``Client`` and a job reference (``EvsJob``, ``GesJob``,
-``GesEngineJob``)::
+``GesEngineJob``), and wait for the job to end in one call (``wait_for``; in
+synchronous code ``wait_for_sync``)::
 
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
-        snapshot = await client.fetch(jobwatch.EvsJob("ff8080..."))
+        snapshot = await jobwatch.wait_for(jobwatch.EvsJob("ff8080..."), client=client)
+
+``Watcher`` watches many jobs at once and emits their state changes.
 
 The simulator of the four APIs lives in ``jobwatch.sim`` (the ``sim`` extra
-adds uvicorn, to serve it on a socket).
+adds uvicorn, to serve it on a socket); pytest fixtures over it in
+``jobwatch.testing``, a pytest plugin the package registers.
+
+PYTEST_DONT_REWRITE: pytest marks the package of an installed plugin for
+assertion rewriting; the marker spares a run that imported jobwatch before
+pytest started a ``PytestAssertRewriteWarning`` (an error under ``-W error``).
 """
 
 from __future__ import annotations
@@ -44,9 +52,9 @@ from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
+from jobwatch._version import __version__
+from jobwatch._wait import wait_for, wait_for_sync
 from jobwatch._watcher import Watcher, WatcherStatistics
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AKSKAuth",
@@ -99,4 +107,6 @@ __all__ = [
     "Watcher",
     "WatcherStatistics",
     "__version__",
+    "wait_for",
+    "wait_for_sync",
 ]

@@ -58,6 +58,7 @@ from jobwatch._policies import RetryPolicy
 from jobwatch._refs import JobRef, validate_id
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
+from jobwatch._version import __version__
 
 __all__ = ["Client", "ClientStatistics", "FetchResult", "RequestLedger", "counting"]
 
@@ -125,7 +126,7 @@ def counting(ledger: RequestLedger) -> Iterator[RequestLedger]:
 _HEADERS = {
     "Accept": "application/json",
     "Accept-Encoding": "gzip, deflate",
-    "User-Agent": "jobwatch/0.1",
+    "User-Agent": f"jobwatch/{__version__}",
 }
 
 
@@ -286,6 +287,13 @@ class Client:
         self._closed = True
         if self._lazy_exchange is not None:
             await self._lazy_exchange.aclose()
+
+    async def _release_exchange(self) -> None:
+        """Close the connections without closing the client: the next request, in this
+        event loop or another one, opens new ones (``wait_for_sync``, one loop per call)."""
+        exchange, self._lazy_exchange = self._lazy_exchange, None
+        if exchange is not None:
+            await exchange.aclose()
 
     @property
     def _exchange(self) -> Exchange:

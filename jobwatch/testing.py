@@ -18,8 +18,12 @@ simulator's request log, or any condition, to reach a given point.
 
 pytest fixtures
 ---------------
-With pytest installed, this module is also a pytest plugin.  Enable it in your
-top-level ``conftest.py`` (or in a test module)::
+With pytest installed, this module is also a pytest plugin, registered by the
+package (a ``pytest11`` entry point named ``jobwatch.testing``, as the module):
+pytest loads it in every run, and a test gets a fixture only by naming it.  It
+defines no autouse fixture, no option and no hook.  ``-p no:jobwatch.testing``
+turns it off; where plugins are not autoloaded (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``)
+enable it in your top-level ``conftest.py`` (harmless when it is loaded already)::
 
     pytest_plugins = ["jobwatch.testing"]
 
@@ -36,8 +40,8 @@ and use, with anyio's pytest plugin (``@pytest.mark.anyio``; asyncio, trio or bo
 
 The async fixtures need the test to run under anyio's plugin (they are set up in
 the test's event loop).  Importing this module without pytest installed works:
-only the fixtures are missing then.  The fixtures are reached through
-``pytest_plugins``, not imported, so they are not in ``__all__``.
+only the fixtures are missing then.  The fixtures are reached through the
+plugin, not imported, so they are not in ``__all__``.
 
 PYTEST_DONT_REWRITE: the plugin has no ``assert`` for pytest to rewrite, and the
 marker spares a conftest or test module that imports from this module before
