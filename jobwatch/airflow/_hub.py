@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 from collections import Counter
@@ -124,8 +125,10 @@ class _Hub:
         self._stop = anyio.Event()
         self._tg: TaskGroup | None = None
         self.client: Client | None = None
+        # A context of its own: the hub outlives the trigger that started it, and
+        # must not log with that trigger's bound context (Airflow binds its ids).
         self.task = asyncio.get_running_loop().create_task(
-            self._serve(), name=f"jobwatch hub {target}"
+            self._serve(), name=f"jobwatch hub {target}", context=contextvars.Context()
         )
 
     async def _serve(self) -> None:
