@@ -59,6 +59,7 @@ class FirstReadClock(MonotonicClock):
                 return 0.0
             self._origin = time.monotonic()
             self._started = True
+            return 0.0
         return super().now()
 
     def __repr__(self) -> str:
