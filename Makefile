@@ -2,14 +2,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The demo needs the command line (cli) and the simulator's server (sim), nothing more.
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test lint typecheck pytest demo soak bench bench-smoke clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	@echo "make: creating the virtual environment $(VENV)"
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing jobwatch with the cli, sim, fast and dev extras into $(VENV)"
 	$(BIN)/python -m pip install --quiet -e '.[cli,sim,fast,dev]'
 	touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make demo: installing jobwatch with the cli and sim extras into $(VENV) (once)"
+	$(BIN)/python -m pip install --quiet -e '.[cli,sim]'
+	touch $(DEMO_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check jobwatch tests examples benchmarks
@@ -23,7 +34,7 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@# The demo scenario has failing jobs on purpose: exit status 1 is its expected result.
 	$(BIN)/jobwatch demo || test $$? -eq 1
 
