@@ -8,12 +8,18 @@ ORCH_VENV := .venv-orchestrators
 ORCH_BIN := $(ORCH_VENV)/bin
 ORCH_STAMP := $(ORCH_VENV)/.installed
 LINTED := jobwatch tests tests_orchestrators examples benchmarks
+# The demo needs the command line (cli) and the simulator's server (sim), nothing more.
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test lint typecheck pytest test-orchestrators test-airflow demo soak bench bench-smoke clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	@echo "make: creating the virtual environment $(VENV)"
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing jobwatch with the cli, sim, fast and dev extras into $(VENV)"
 	$(BIN)/python -m pip install --quiet -e '.[cli,sim,fast,dev]'
 	touch $(STAMP)
 
@@ -23,6 +29,11 @@ $(ORCH_STAMP): pyproject.toml tests_orchestrators/requirements.txt
 	$(ORCH_BIN)/python -m pip install --quiet --upgrade pip
 	$(ORCH_BIN)/python -m pip install --quiet -e '.[airflow,sim,fast]' -r tests_orchestrators/requirements.txt
 	touch $(ORCH_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make demo: installing jobwatch with the cli and sim extras into $(VENV) (once)"
+	$(BIN)/python -m pip install --quiet -e '.[cli,sim]'
+	touch $(DEMO_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -41,7 +52,7 @@ test-airflow: test-orchestrators
 
 test: lint typecheck pytest test-orchestrators
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@# The demo scenario has failing jobs on purpose: exit status 1 is its expected result.
 	$(BIN)/jobwatch demo || test $$? -eq 1
 
