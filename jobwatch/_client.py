@@ -697,8 +697,8 @@ def check_endpoint(endpoint: str) -> httpx.URL:
             "the endpoint must not carry a user or password (give credentials as auth)"
         )
     if url.query or url.fragment:
-        bare = url.copy_with(query=None, fragment=None)
-        raise ValueError(f"the endpoint must not carry a query or a fragment (give {bare})")
+        plain = url.copy_with(query=None, fragment=None)
+        raise ValueError(f"the endpoint must not carry a query or a fragment (give {plain})")
     last = url.path.rstrip("/").rsplit("/", 1)[-1]
     if _VERSION_SEGMENT.fullmatch(last):
         bare = str(url.copy_with(path="/")).rstrip("/")
