@@ -76,7 +76,8 @@ async def test_a_wrong_endpoint_path_is_an_unknown_api_and_ends_the_watch_at_onc
     sim = Simulator()
     sim.add_evs_job(P, "j", [(0, "RUNNING")])
     policy = PollPolicy(wait_initial=0.05, not_found_grace=30)
-    async with client_on(stack, sim, anyio_backend_name, path="/v1") as client:
+    # (An endpoint ending in a version, as /v1, is refused when the client is made.)
+    async with client_on(stack, sim, anyio_backend_name, path="/evs") as client:
         with pytest.raises(UnknownAPIError) as info:
             await client.fetch(EvsJob("j"))
         started = anyio.current_time()
@@ -85,7 +86,7 @@ async def test_a_wrong_endpoint_path_is_an_unknown_api_and_ends_the_watch_at_onc
                 (final,) = await watcher.wait_all([EvsJob("j")])
         took = anyio.current_time() - started
     assert info.value.error_code == "APIGW.0101"
-    assert "GET /v1/v1/proj/jobs/j" in str(info.value)  # the path asked for, named
+    assert "GET /evs/v1/proj/jobs/j" in str(info.value)  # the path asked for, named
     assert "endpoint" in str(info.value)
     assert isinstance(final, GaveUp)
     assert final.reason is GiveUpReason.ERROR  # not `not_found` after the 30 s grace

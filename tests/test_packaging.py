@@ -105,7 +105,8 @@ def test_the_wheel_ships_the_license_and_py_typed(wheel: zipfile.ZipFile) -> Non
 def test_the_wheel_has_every_module_and_nothing_else(wheel: zipfile.ZipFile) -> None:
     source = {
         path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "jobwatch").rglob("*.py")
+        for pattern in ("*.py", "*.json")  # code, and data such as the CLI's JSON Schema
+        for path in (ROOT / "jobwatch").rglob(pattern)
         if "__pycache__" not in path.parts
     }
     shipped = {name for name in wheel.namelist() if not name.split("/")[0].endswith(".dist-info")}
