@@ -115,7 +115,7 @@ def events_of(span: ReadableSpan, name: str) -> list[dict[str, Any]]:
 
 async def test_a_poll_span_groups_its_retries_and_carries_the_events(otel: Otel) -> None:
     sim = Simulator()
-    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.5, "SUCCESS")])
     sim.add_fault(Fault("http_500", count=2))  # the first poll: two retries, then an answer
     async with client_for(sim) as client:
         events = await watch_all(otel, client, [EvsJob("j1")])
@@ -180,7 +180,7 @@ async def test_a_batch_is_one_span_and_counts_the_requests_it_saved(otel: Otel) 
     sim = Simulator()
     count = 5
     for i in range(count):
-        sim.add_engine_job(P, "g", f"e{i}", [(0, "running"), (0.05, "complete")])
+        sim.add_engine_job(P, "g", f"e{i}", [(0, "running"), (0.5, "complete")])
     refs = [GesEngineJob("g", f"e{i}") for i in range(count)]
     async with client_for(sim) as client:
         await watch_all(otel, client, refs)
@@ -221,7 +221,7 @@ async def test_give_ups_by_reason_in_a_poll_and_outside_one(otel: Otel) -> None:
 
 async def test_detection_lag_from_the_jobs_end_time(otel: Otel) -> None:
     sim = Simulator(epoch=datetime.now(UTC))
-    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.5, "SUCCESS")])
     async with client_for(sim) as client:
         await watch_all(otel, client, [EvsJob("j1")])
     ((attributes, lag),) = otel.points("jobwatch.detection.lag")
@@ -275,7 +275,7 @@ def check_http_children(otel: Otel, sim: Simulator[Any], http_spans: list[Readab
 
 def signed_sim() -> Simulator[Any]:
     sim = Simulator(auth=SimAuth(credentials={AK: SK}))
-    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.5, "SUCCESS")])
     sim.add_fault(Fault("http_500", count=1))
     return sim
 

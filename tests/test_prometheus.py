@@ -50,9 +50,9 @@ def test_registering_twice_is_refused() -> None:
 
 async def test_a_scrape_reads_the_statistics_now() -> None:
     sim = Simulator()
-    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.05, "SUCCESS")])
+    sim.add_evs_job(P, "j1", [(0, "RUNNING"), (0.5, "SUCCESS")])
     for i in range(3):
-        sim.add_engine_job(P, "g", f"e{i}", [(0, "running"), (0.05, "complete")])
+        sim.add_engine_job(P, "g", f"e{i}", [(0, "running"), (0.5, "complete")])
     sim.add_fault(Fault("http_500", count=1))
     registry = CollectorRegistry()
     client = Client("http://sim.test", P, transport=sim.transport(), retry=RETRY)
