@@ -319,3 +319,37 @@ async def test_aiohttp_instrumentor_spans_are_children_and_signatures_hold(
         instrumentor.uninstrument()
     http_spans = [s for s in otel.spans.get_finished_spans() if s.name == "GET"]
     check_http_children(otel, sim, http_spans)
+
+
+async def test_root_spans_false_nests_the_polls_under_the_current_span(otel: Otel) -> None:
+    sim = Simulator()
+    sim.add_evs_job(P, "j1", [(0, "SUCCESS")])
+    nested = JobwatchInstrumentor(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, root_spans=False
+    )
+    tracer = otel.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("outer") as outer:
+        async with client_for(sim) as client, Watcher(client, policy=FAST) as watcher:
+            nested.instrument(watcher)
+            with anyio.fail_after(10):
+                await watcher.wait(EvsJob("j1"))
+    (poll,) = otel.polls()
+    assert poll.parent is not None
+    assert poll.parent.span_id == outer.get_span_context().span_id
+
+
+async def test_uninstrument_stops_the_spans(otel: Otel) -> None:
+    sim = Simulator()
+    sim.add_evs_job(P, "j1", [(0, "SUCCESS")])
+    sim.add_evs_job(P, "j2", [(0, "SUCCESS")])
+    async with client_for(sim) as client, Watcher(client, policy=FAST) as watcher:
+        otel.instrumentor.instrument(watcher)
+        otel.instrumentor.instrument(watcher)  # idempotent
+        with anyio.fail_after(10):
+            await watcher.wait(EvsJob("j1"))
+        otel.instrumentor.uninstrument(watcher)
+        with anyio.fail_after(10):
+            await watcher.wait(EvsJob("j2"))
+    (poll,) = otel.polls()
+    assert attr(poll, "jobwatch.job.id") == "evs:j1"
+    assert otel.total("jobwatch.transitions") == 1
