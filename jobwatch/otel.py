@@ -21,8 +21,9 @@ children.  Attributes: ``jobwatch.job.kind`` (``evs``, ``ges``,
 ``jobwatch.job.count`` (a batch), ``server.address``,
 ``http.request.resend_count`` (the retries), ``jobwatch.requests`` (HTTP
 requests sent), ``error.type`` and status ``ERROR`` when the poll failed for
-every job.  Events: ``jobwatch.retry`` (``jobwatch.retry.attempt``,
-``jobwatch.retry.wait`` in seconds, ``error.type``), ``jobwatch.transition``
+every job, ``jobwatch.poll.cancelled`` when the watcher closed during it.
+Events: ``jobwatch.retry`` (``jobwatch.retry.attempt``, ``jobwatch.retry.wait``
+in seconds, ``error.type``, ``http.response.status_code``), ``jobwatch.transition``
 (``jobwatch.job.id``, ``jobwatch.job.state``, ``jobwatch.job.previous_state``,
 ``jobwatch.job.parent``) and ``jobwatch.give_up`` (``jobwatch.job.id``,
 ``jobwatch.give_up.reason``, ``jobwatch.give_up.message``).
@@ -302,7 +303,12 @@ class _PollTrace:
             ),
             counting(self._ledger),
         ):
-            yield
+            try:
+                yield
+            except BaseException:  # the watcher closing mid-request: the poll ends here
+                self._span.set_attribute("jobwatch.poll.cancelled", True)
+                self.end()
+                raise
 
     def observed(self, events: Sequence[Event], details: PollDetails | None) -> None:
         owner, span = self._owner, self._span

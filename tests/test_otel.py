@@ -33,6 +33,7 @@ from jobwatch import (
 )
 from jobwatch.otel import POLL_SPAN, JobwatchInstrumentor
 from jobwatch.sim import Fault, SimAuth, Simulator, serve
+from jobwatch.testing import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -353,3 +354,17 @@ async def test_uninstrument_stops_the_spans(otel: Otel) -> None:
     (poll,) = otel.polls()
     assert attr(poll, "jobwatch.job.id") == "evs:j1"
     assert otel.total("jobwatch.transitions") == 1
+
+
+async def test_a_poll_cut_short_by_the_watcher_closing_still_ends_its_span(otel: Otel) -> None:
+    sim = Simulator()
+    sim.add_evs_job(P, "j1", [(0, "RUNNING")])
+    sim.add_fault(Fault("latency", latency=30))
+    async with client_for(sim) as client:
+        async with Watcher(client, policy=FAST) as watcher:
+            otel.instrumentor.instrument(watcher)
+            watcher.watch(EvsJob("j1"))
+            await wait_until(lambda: watcher.statistics().requests, what="a request sent")
+        (poll,) = otel.polls()
+    assert attr(poll, "jobwatch.poll.cancelled") is True
+    assert attr(poll, "jobwatch.requests") == 1
