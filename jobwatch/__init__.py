@@ -11,7 +11,10 @@ synchronous code ``wait_for_sync``)::
 
 The simulator of the four APIs lives in ``jobwatch.sim`` (the ``sim`` extra
 adds uvicorn, to serve it on a socket); pytest fixtures over it in
-``jobwatch.testing``, a pytest plugin the package registers.
+``jobwatch.testing``, a pytest plugin the package registers.  Observability is
+opt-in and never imported from here: ``jobwatch.otel`` (OpenTelemetry spans and
+metrics, the ``otel`` extra) and ``jobwatch.prometheus`` (a collector, the
+``prometheus`` extra).
 
 PYTEST_DONT_REWRITE: pytest marks the package of an installed plugin for
 assertion rewriting; the marker spares a run that imported jobwatch before

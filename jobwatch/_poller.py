@@ -4,6 +4,11 @@ It polls (one request per target, inside the per-poll guard and the job's
 deadline), turns the answer into events with ``_tracking.observe``, sends them,
 and then either schedules the next poll or has the job table end the job.  A
 job being polled is ended by its worker only, after that poll's events.
+
+An instrumentation (``jobwatch.otel``) may set ``Poller.tracer``: each logical
+poll (one request and its retries, for one job or a batch) is then a
+``PollTrace``, active around the request and told the poll's events before
+they are sent; it ends before the stream is waited on.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import logging
 import math
 import random
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -27,11 +34,53 @@ from jobwatch._snapshot import JobSnapshot
 from jobwatch._stream import EventStream
 from jobwatch._tracking import Batch, Tracked, observe, time_out, unwatched
 
-__all__ = ["Poller", "Target"]
+__all__ = ["PollTrace", "PollTracer", "Poller", "Target"]
 
 logger = logging.getLogger("jobwatch")
 
 Target = Tracked | Batch
+
+
+class PollTrace(Protocol):
+    """One logical poll as an instrumentation sees it: made by ``PollTracer.poll``."""
+
+    def request(self) -> AbstractContextManager[object]:
+        """The block the request runs in, retries included (in the worker's task)."""
+        ...
+
+    def observed(self, events: Sequence[Event], details: PollDetails | None) -> None:
+        """The events one job of this poll produced (``details`` None for a timeout)."""
+        ...
+
+    def end(self) -> None:
+        """The poll is over (called once, before its events are sent)."""
+        ...
+
+
+class PollTracer(Protocol):
+    """What ``Poller.tracer`` is: called at the start of every logical poll."""
+
+    def poll(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
+        """The trace of a poll of ``refs`` through ``client``, about to start."""
+        ...
+
+
+class _Untraced:
+    """The trace of every poll when no tracer is set: does nothing."""
+
+    __slots__ = ()
+
+    def request(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def observed(self, events: Sequence[Event], details: PollDetails | None) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+_UNTRACED = _Untraced()
 
 
 class Poller:
@@ -54,6 +103,11 @@ class Poller:
         self.ledger = RequestLedger()
         self.polls = 0
         self.saved = 0
+        self.tracer: PollTracer | None = None
+
+    def _trace(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
+        tracer = self.tracer
+        return _UNTRACED if tracer is None else tracer.poll(client, refs)
 
     def schedule(self, job: Tracked, due: float) -> None:
         job.due = due
@@ -78,11 +132,19 @@ class Poller:
     async def _poll_job(self, job: Tracked) -> None:
         if await self._ended_before_poll(job):
             return
-        results, timed_out = await self._poll(job.client, [job.ref], job.deadline_at)
+        trace = self._trace(job.client, [job.ref])
+        results, timed_out = await self._poll(job.client, [job.ref], job.deadline_at, trace)
         if timed_out:
-            await self._time_out(job)
+            events = time_out(job, self.policy)
+            trace.observed(events, None)
+            trace.end()
+            await self._end(job, events)
         else:
-            await self._apply(job, results[0])
+            try:
+                events, due = self._observe(job, results[0], trace)
+            finally:  # (the on_poll hook may raise)
+                trace.end()
+            await self._deliver(job, events, due)
 
     async def _poll_batch(self, batch: Batch) -> None:
         batch.due = math.inf
@@ -93,21 +155,36 @@ class Poller:
         if live:
             deadlines = [job.deadline_at for job in live if job.deadline_at is not None]
             deadline = min(deadlines) if deadlines else None
+            refs = [j.ref for j in live]
+            trace = self._trace(batch.client, refs)
             this_poll = RequestLedger()  # the shared totals move with other workers' polls
             with counting(this_poll):
-                results, timed_out = await self._poll(batch.client, [j.ref for j in live], deadline)
+                results, timed_out = await self._poll(batch.client, refs, deadline, trace)
             if not timed_out:
                 self.saved += max(len(live) - max(this_poll.requests, 1), 0)
-                for job, result in zip(live, results, strict=True):
-                    await self._apply(job, result)
+                try:
+                    observed = [
+                        (job, *self._observe(job, result, trace))
+                        for job, result in zip(live, results, strict=True)
+                    ]
+                finally:  # (the on_poll hook may raise)
+                    trace.end()
+                for job, events, due in observed:
+                    await self._deliver(job, events, due)
             else:
                 now = anyio.current_time()
+                ended: list[tuple[Tracked, list[Event]]] = []
                 for job in live:
                     if job.deadline_at is not None and now >= job.deadline_at:
-                        await self._time_out(job)
+                        events = time_out(job, self.policy)
+                        trace.observed(events, None)
+                        ended.append((job, events))
                     else:  # cut short by another member's deadline: poll again at once
                         job.in_flight = False
                         job.due = now
+                trace.end()
+                for job, events in ended:
+                    await self._end(job, events)
         batch.in_flight = False
         if not batch.ended and batch.members:
             self._schedule_batch(batch)
@@ -127,7 +204,7 @@ class Poller:
         return False
 
     async def _poll(
-        self, client: Client, refs: Sequence[JobRef], deadline: float | None
+        self, client: Client, refs: Sequence[JobRef], deadline: float | None, trace: PollTrace
     ) -> tuple[list[FetchResult], bool]:
         """One request's results for ``refs`` (the per-poll guard), and whether the
         deadline cut it short.
@@ -135,10 +212,11 @@ class Poller:
         Whatever the request raises becomes an error of these jobs: a
         ``JobwatchError`` as it is, anything else as ``PollFailed``.
         """
-        if deadline is None:
-            return await self._request(client, refs), False
-        with anyio.CancelScope(deadline=deadline) as scope:
-            return await self._request(client, refs), False
+        with trace.request():
+            if deadline is None:
+                return await self._request(client, refs), False
+            with anyio.CancelScope(deadline=deadline) as scope:
+                return await self._request(client, refs), False
         return [], scope.cancelled_caught
 
     async def _request(self, client: Client, refs: Sequence[JobRef]) -> list[FetchResult]:
@@ -168,17 +246,25 @@ class Poller:
     async def _time_out(self, job: Tracked) -> None:
         await self._end(job, time_out(job, self.policy))
 
-    async def _apply(self, job: Tracked, result: FetchResult) -> None:
-        """Turn one poll's result into events, then schedule the next poll or end the job."""
+    def _observe(
+        self, job: Tracked, result: FetchResult, trace: PollTrace
+    ) -> tuple[list[Event], float | None]:
+        """Turn one poll's result into events and the next poll's time (None: the job ends)."""
         job.polls += 1
         self.polls += 1
         snapshot = result if isinstance(result, JobSnapshot) else None
         error = result if isinstance(result, JobwatchError) else None
         now = anyio.current_time()
         events, delay = observe(job, snapshot, error, now, self.policy, self.rng)
+        details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+        trace.observed(events, details)
         if self.on_poll is not None:
-            self.on_poll(PollDetails(job.ref, job.polls, snapshot, error, delay))
-        if delay is None:
+            self.on_poll(details)
+        return events, None if delay is None else now + delay
+
+    async def _deliver(self, job: Tracked, events: list[Event], due: float | None) -> None:
+        """Send one poll's events, then schedule the next poll (at ``due``) or end the job."""
+        if due is None:
             await self._end(job, events)
             return
         for event in events:
@@ -187,7 +273,7 @@ class Poller:
             await self._end(job, unwatched(job))
             return
         job.in_flight = False
-        self.schedule(job, now + delay)
+        self.schedule(job, due)
 
     async def _end(self, job: Tracked, events: list[Event]) -> None:
         """End ``job`` with ``events`` once the stream has room (a worker's path)."""

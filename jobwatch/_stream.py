@@ -72,6 +72,8 @@ class EventStream(Generic[R]):
         self.subscribed = False
         self.closed = False
         self.emitted = 0
+        #: Told every event as it is queued (an instrumentation's: ``jobwatch.otel``).
+        self.tap: Callable[[Event], None] | None = None
         self._ack = ack
         self._waited_on = waited_on
         self._items: deque[tuple[Event, R]] = deque()
@@ -97,6 +99,8 @@ class EventStream(Generic[R]):
     def put(self, event: Event, root: R) -> None:
         """Queue ``event`` at once, past the bound if need be."""
         self.emitted += 1
+        if self.tap is not None:
+            self.tap(event)
         if not self.enabled:
             self._ack(event, root)
             return

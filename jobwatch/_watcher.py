@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -25,7 +25,7 @@ from jobwatch._exceptions import JobFailed, WatchGaveUp
 from jobwatch._jobtable import JobTable
 from jobwatch._outcomes import Gather, Outcomes
 from jobwatch._policies import PollPolicy
-from jobwatch._poller import Poller, Target
+from jobwatch._poller import Poller, PollTracer, Target
 from jobwatch._refs import JobRef
 from jobwatch._resume import dump_state, load_state
 from jobwatch._snapshot import JobSnapshot, JobState
@@ -326,6 +326,12 @@ class Watcher:
         self._outcomes.forget(ref)
 
     # -- statistics and resume ----------------------------------------------------------
+
+    def _instrument(self, tracer: PollTracer | None, tap: Callable[[Event], None] | None) -> None:
+        """Trace every logical poll with ``tracer`` and tell ``tap`` every event
+        (``jobwatch.otel``; None and None: as made)."""
+        self._poller.tracer = tracer
+        self._stream.tap = tap
 
     def statistics(self) -> WatcherStatistics:
         """The watcher's counters (see ``WatcherStatistics``)."""

@@ -133,8 +133,10 @@ def test_the_metadata(wheel: zipfile.ZipFile) -> None:
     # PEP 639: with a license expression, license classifiers are deprecated.
     assert not [c for c in classifiers if c.startswith("License ::")]
     extras = set(meta.get_all("Provides-Extra") or [])
-    assert {"cli", "sim", "fast", "trio", "testing"} <= extras
+    assert {"cli", "sim", "fast", "trio", "testing", "otel", "prometheus"} <= extras
     requires = meta.get_all("Requires-Dist") or []
+    assert any(r.startswith("opentelemetry-api") and "extra == 'otel'" in r for r in requires)
+    assert any(r.startswith("prometheus-client") and "extra == 'prometheus'" in r for r in requires)
     assert any(r.startswith("pytest") and "extra == 'testing'" in r for r in requires)
     assert any(r.startswith("trio") and "extra == 'trio'" in r for r in requires)
     assert meta.get_payload()  # the README, as the long description
@@ -270,3 +272,15 @@ def test_jobwatch_imported_before_pytest_starts_draws_no_rewrite_warning(
     output = result.stdout.str() + result.stderr.str()
     assert "cannot be rewritten; anyio" in output  # the check would see one
     assert "cannot be rewritten; jobwatch" not in output
+
+
+def test_importing_jobwatch_imports_neither_opentelemetry_nor_prometheus() -> None:
+    # jobwatch.otel and jobwatch.prometheus are opt-in: the package never imports them.
+    code = (
+        "import sys, jobwatch, jobwatch.testing, jobwatch.sim; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'opentelemetry', 'prometheus_client'} or m in {'jobwatch.otel', 'jobwatch.prometheus'}))"
+    )
+    argv = [sys.executable, "-c", code]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)  # noqa: S603
+    assert out.stdout.strip() == "[]"
