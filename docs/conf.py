@@ -130,6 +130,11 @@ def _signature(
 
 
 def _docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    # A type alias or a constant has no docstring of its own: autodoc would show its
+    # type's (types.UnionType's, TypeVar's, PollPolicy's).  The page says what it is.
+    if what in {"data", "attribute"} and obj.__doc__ == type(obj).__doc__:
+        lines.clear()
+        return
     # The PYTEST_DONT_REWRITE marker (a paragraph of the module docstring) is for pytest.
     for i, line in enumerate(lines):
         if line.startswith("PYTEST_DONT_REWRITE"):
