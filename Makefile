@@ -13,12 +13,18 @@ DOCS_VENV := .venv-docs
 DOCS_BIN := $(DOCS_VENV)/bin
 DOCS_STAMP := $(DOCS_VENV)/.installed
 LINTED := jobwatch tests tests_orchestrators examples benchmarks docs
+# The demo needs the command line (cli) and the simulator's server (sim), nothing more.
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test lint typecheck pytest test-orchestrators test-airflow docs demo soak bench bench-smoke clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	@echo "make: creating the virtual environment $(VENV)"
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing jobwatch with the cli, sim, fast and dev extras into $(VENV)"
 	$(BIN)/python -m pip install --quiet -e '.[cli,sim,fast,dev]'
 	touch $(STAMP)
 
@@ -35,6 +41,11 @@ $(DOCS_STAMP): pyproject.toml docs/requirements.txt
 	$(DOCS_BIN)/python -m pip install --quiet --upgrade pip
 	$(DOCS_BIN)/python -m pip install --quiet -e . -r docs/requirements.txt
 	touch $(DOCS_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make demo: installing jobwatch with the cli and sim extras into $(VENV) (once)"
+	$(BIN)/python -m pip install --quiet -e '.[cli,sim]'
+	touch $(DEMO_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -58,7 +69,7 @@ docs: $(DOCS_STAMP)
 
 test: lint typecheck pytest test-orchestrators docs
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@# The demo scenario has failing jobs on purpose: exit status 1 is its expected result.
 	$(BIN)/jobwatch demo || test $$? -eq 1
 

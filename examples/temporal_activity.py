@@ -43,8 +43,10 @@ MAX_JOBS = 2_000
 class WatchRequest:
     """What the workflow asks: EVS job IDs at an endpoint and project.
 
-    ``poll`` holds ``PollPolicy`` fields; ``heartbeat_every`` is the least time
-    between two heartbeats, in seconds (Temporal throttles them too).
+    ``poll`` holds ``PollPolicy`` fields.  The activity heartbeats on events, at
+    most every ``heartbeat_every`` seconds, and on a timer of that period (1 s
+    when 0) while nothing happens; keep it well under the heartbeat timeout
+    (Temporal throttles heartbeats too).
     """
 
     endpoint: str
@@ -82,14 +84,28 @@ async def watch_jobs(request: WatchRequest) -> dict[str, str]:
             watcher.resume(saved["token"])  # the open jobs, in the states last delivered
         else:
             watcher.watch_many(jobwatch.EvsJob(job) for job in request.job_ids)
-        last_beat = anyio.current_time()
-        async for event in watcher.events():
-            if event.final and event.parent is None:
-                outcomes[str(event.ref)] = _outcome(event)
-            if anyio.current_time() - last_beat >= request.heartbeat_every:
-                # Copies: the SDK may encode the details later, when it sends them.
-                activity.heartbeat({"token": watcher.export_state(), "outcomes": dict(outcomes)})
-                last_beat = anyio.current_time()
+
+        def heartbeat() -> None:
+            # Copies: the SDK may encode the details later, when it sends them.
+            activity.heartbeat({"token": watcher.export_state(), "outcomes": dict(outcomes)})
+
+        async def keep_beating() -> None:
+            # Jobs may run for long without a change: beat all the same, or Temporal
+            # takes the activity for dead (and it would not hear of a cancellation).
+            while True:
+                await anyio.sleep(request.heartbeat_every or 1.0)
+                heartbeat()
+
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(keep_beating)
+            last_beat = anyio.current_time()
+            async for event in watcher.events():
+                if event.final and event.parent is None:
+                    outcomes[str(event.ref)] = _outcome(event)
+                if anyio.current_time() - last_beat >= request.heartbeat_every:
+                    heartbeat()
+                    last_beat = anyio.current_time()
+            beating.cancel_scope.cancel()
     return outcomes
 
 

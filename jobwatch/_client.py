@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import random
+import re
 import ssl
 from collections.abc import (
     AsyncGenerator,
@@ -193,9 +194,7 @@ class Client:
         fast: bool | None = None,
         unreachable_timeout: float | None = DEFAULT_UNREACHABLE_TIMEOUT,
     ) -> None:
-        url = httpx.URL(endpoint)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"endpoint must be an http(s) URL, not {endpoint!r}")
+        url = check_endpoint(endpoint)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         if max_in_flight < 1:
@@ -671,3 +670,40 @@ def _on_asyncio() -> bool:
         return sniffio.current_async_library() == "asyncio"
     except sniffio.AsyncLibraryNotFoundError:
         return False
+
+
+# A last path segment that is an API version: the endpoint then repeats it in every URL.
+_VERSION_SEGMENT = re.compile(r"v[0-9]+(\.[0-9]+)?")
+
+
+def check_endpoint(endpoint: str) -> httpx.URL:
+    """``endpoint`` as a URL, refused (``ValueError``) where requests would go wrong.
+
+    A path is kept as a prefix (a gateway in front of the service), but one that
+    ends in an API version (``https://evs.example/v1``) would give ``/v1/v1/...``
+    URLs.  Userinfo would put credentials where logs show endpoints; a query or a
+    fragment would be dropped or misplaced by every path appended.
+    """
+    try:
+        url = httpx.URL(endpoint)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"endpoint must be an http:// or https:// URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"endpoint must be an http:// or https:// URL with a host, not {endpoint!r}"
+        )
+    if url.userinfo:
+        raise ValueError(
+            "the endpoint must not carry a user or password (give credentials as auth)"
+        )
+    if url.query or url.fragment:
+        plain = url.copy_with(query=None, fragment=None)
+        raise ValueError(f"the endpoint must not carry a query or a fragment (give {plain})")
+    last = url.path.rstrip("/").rsplit("/", 1)[-1]
+    if _VERSION_SEGMENT.fullmatch(last):
+        bare = str(url.copy_with(path="/")).rstrip("/")
+        raise ValueError(
+            f"the endpoint {bare}{url.path.rstrip('/')} ends in an API version ({last}): "
+            f"jobwatch adds each API's path itself; give {bare}"
+        )
+    return url

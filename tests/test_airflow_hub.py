@@ -122,7 +122,7 @@ async def test_two_triggers_of_one_job_watch_it_once(
         tg.start_soon(one)
         await wait_for_requests(sim, count=3)
         assert [s.jobs for s in hub_statistics()] == [1]
-        (watcher,) = _hub._HUBS[TARGET].watchers.values()
+        (watcher,) = _hub._HUBS[(asyncio.get_running_loop(), TARGET)].watchers.values()
         assert watcher.statistics().jobs_watched == 1  # one watch for both
         sim.clock.advance(2)
     assert len(got) == 2

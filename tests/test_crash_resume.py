@@ -58,9 +58,11 @@ def start(url: str, state: Path, out: Path) -> subprocess.Popen[bytes]:
 
 
 def lines(out: Path) -> list[dict[str, Any]]:
+    """The event lines written so far (not the summary line that ends a run)."""
     text = out.read_text(encoding="utf-8")
     complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
-    return [json.loads(line) for line in complete.splitlines() if line]
+    every = [json.loads(line) for line in complete.splitlines() if line]
+    return [line for line in every if line["event"] != "summary"]
 
 
 def key(event: dict[str, Any]) -> tuple[Any, ...]:

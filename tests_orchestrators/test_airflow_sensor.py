@@ -135,13 +135,15 @@ async def test_poking_without_deferring(
     sim.add_evs_job(P, "vol-1", [(0, "RUNNING"), (5, "SUCCESS")])
     sim.add_evs_job(P, "vol-2", [(0, "FAIL")], fail_reason="broken")
     made = sensor(deferrable=False)
-    assert await anyio.to_thread.run_sync(made.poke, {}) is False
+    assert (await anyio.to_thread.run_sync(made.poke, {})).is_done is False
     sim.clock.advance(10)
-    assert await anyio.to_thread.run_sync(made.poke, {}) is True
+    done = await anyio.to_thread.run_sync(made.poke, {})
+    assert done.is_done is True
+    assert done.xcom_value["status"] == "succeeded"  # the payload, as when deferred
     with pytest.raises(AirflowFailException, match="broken"):
         await anyio.to_thread.run_sync(sensor(job=EvsJob("vol-2"), deferrable=False).poke, {})
     missing = sensor(job=EvsJob("missing"), deferrable=False, policy={"not_found_grace": 0.05})
-    assert await anyio.to_thread.run_sync(missing.poke, {}) is False  # within the grace
+    assert (await anyio.to_thread.run_sync(missing.poke, {})).is_done is False  # the grace
     await anyio.sleep(0.1)
     with pytest.raises(AirflowFailException, match="not_found"):
         await anyio.to_thread.run_sync(missing.poke, {})

@@ -189,13 +189,18 @@ async def test_deadline(cloud: SimulatedCloud[ManualClock], connection: dict[str
     assert deadline in payload["message"]
 
 
-async def test_a_deadline_already_past_gives_up_without_a_request(
+async def test_a_trigger_made_after_its_deadline_looks_once(
     cloud: SimulatedCloud[ManualClock], connection: dict[str, Any]
 ) -> None:
+    """Re-created after its deadline (its triggerer was down): one poll tells how the job is."""
+    cloud.simulator.add_evs_job(P, "open", [(0, "RUNNING")])
+    cloud.simulator.add_evs_job(P, "ended", [(0, "SUCCESS")])
     deadline = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    payload = await fire(trigger("any", deadline=deadline))
-    assert payload["reason"] == "timeout"
-    assert cloud.simulator.requests == []
+    payload = await fire(trigger("open", deadline=deadline))
+    assert (payload["reason"], payload["state"]) == ("timeout", "running")
+    assert (await fire(trigger("ended", deadline=deadline)))["status"] == "succeeded"
+    assert (await fire(trigger("missing", deadline=deadline)))["reason"] == "timeout"
+    assert len(cloud.simulator.requests) == 3
 
 
 async def test_refused_credentials(

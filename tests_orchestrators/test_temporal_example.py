@@ -64,7 +64,8 @@ async def test_a_retry_after_any_cut_gives_every_outcome_once(cut_after: int) ->
     for n, job in enumerate(jobs):
         sim.add_evs_job(P, job, [(0, "RUNNING"), (1 + n, "FAIL" if n % 4 == 0 else "SUCCESS")])
     async with simulated_cloud(sim, socket=True, project_id=P) as cloud:
-        request = example.WatchRequest(cloud.base_url, P, jobs, {"wait_initial": 0.01}, 0.0)
+        poll = {"wait_initial": 0.01, "wait_max": 0.02}  # each end seen within a clock step
+        request = example.WatchRequest(cloud.base_url, P, jobs, poll, 0.0)
         beats: list[dict[str, Any]] = []
         env = ActivityEnvironment()
         env.on_heartbeat = beats.append

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from jobwatch import __version__
-from jobwatch._cli._errors import redact, run_guarded
+from jobwatch._cli._errors import run_guarded
 from jobwatch._cli._list import list_jobs
+from jobwatch._cli._logs import library_logs
 from jobwatch._cli._sim import demo, sim
 from jobwatch._cli._watch import watch
 
@@ -32,7 +31,7 @@ class _Group(click.Group):
         **extra: Any,
     ) -> int:
         args = list(sys.argv[1:] if args is None else args)
-        with _library_warnings():
+        with library_logs():
             status = run_guarded(
                 lambda: super(_Group, self).main(
                     args,
@@ -47,31 +46,6 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(status)
         return status
-
-
-class _WarningLine(logging.Handler):
-    """The library's warnings (unknown statuses, odd paging) as ``jobwatch: warning:`` lines."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = " ".join(self.format(record).split())
-            click.echo(redact(f"jobwatch: warning: {message}"), err=True)
-        except Exception:  # noqa: BLE001 - logging must not break the run
-            self.handleError(record)
-
-
-@contextmanager
-def _library_warnings() -> Iterator[None]:
-    logger = logging.getLogger("jobwatch")
-    handler = _WarningLine(logging.WARNING)
-    old_propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = old_propagate
 
 
 @click.group("jobwatch", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,6 +11,7 @@ import click
 from jobwatch import Client, JobSnapshot, JobwatchError
 from jobwatch._cli import _display
 from jobwatch._cli._errors import EXIT_OK, ApiError, CliError, echo
+from jobwatch._cli._logs import log_options
 from jobwatch._cli._options import api_option, connection_options, graph_for, resolve_connection
 
 __all__ = ["job_json", "list_jobs"]
@@ -37,6 +38,7 @@ def _command(snapshot: JobSnapshot) -> str | None:
 @api_option("Which job API; only ges-engine can list its jobs for now.")
 @connection_options
 @click.option("--json", "json_lines", is_flag=True, help="Write JSON Lines: one object per job.")
+@log_options
 def list_jobs(
     api: str,
     endpoint: str | None,

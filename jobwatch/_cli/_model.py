@@ -8,11 +8,42 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from jobwatch import Event, GaveUp, GiveUpReason, JobRef, JobState, Transition
+from jobwatch import (
+    Event,
+    EvsJob,
+    GaveUp,
+    GesEngineJob,
+    GesJob,
+    GiveUpReason,
+    JobRef,
+    JobState,
+    Transition,
+)
 from jobwatch._cli._errors import EXIT_FAILED, EXIT_GAVE_UP, EXIT_OK
 from jobwatch._cli._summary import Summary
+from jobwatch._cli._trouble import Trouble
 
-__all__ = ["Node", "Run", "reason_name"]
+__all__ = ["Node", "Run", "api_of", "graph_of", "import_note", "label", "reason_name"]
+
+
+def api_of(ref: JobRef) -> str:
+    """The ``--api`` name of a job reference: ``evs``, ``ges-v1``, ``ges-v2``, ``ges-engine``."""
+    if isinstance(ref, EvsJob):
+        return "evs"
+    if isinstance(ref, GesEngineJob):
+        return "ges-engine"
+    if isinstance(ref, GesJob):
+        return "ges-v1" if ref.version == "v1.0" else "ges-v2"
+    raise TypeError(f"not a job reference the CLI knows: {ref!r}")  # pragma: no cover
+
+
+def graph_of(ref: JobRef) -> str | None:
+    """The graph ID (``ges-v1``, ``ges-v2``) or graph name (``ges-engine``); None for EVS."""
+    if isinstance(ref, GesEngineJob):
+        return ref.graph_name
+    if isinstance(ref, GesJob):
+        return ref.graph_id
+    return None
 
 
 def reason_name(reason: GiveUpReason) -> str:
@@ -53,6 +84,7 @@ class Run:
 
     def __init__(self, refs: Sequence[JobRef]) -> None:
         self.started = time.monotonic()
+        self.trouble = Trouble()
         self.nodes: dict[JobRef, Node] = {}
         self.roots: list[JobRef] = list(refs)
         for ref in self.roots:
@@ -191,6 +223,10 @@ class Run:
             naive_requests=int(len(roots) * elapsed),
             elapsed=elapsed,
             problems=tuple(problems),
+            apis=frozenset(api_of(ref) for ref in self.roots),
+            throttled=self.trouble.throttled,
+            paused=self.trouble.paused,
+            transport_errors=dict(self.trouble.transport),
         )
 
 
@@ -209,6 +245,19 @@ def _problem(node: Node) -> str:
     elif node.failed:
         what = "failed"
     else:
-        what = f"{node.state}, {node.import_failures} import file(s) failed or partly failed"
+        what = f"{node.state}, {import_note(node)}"
     detail = f": {node.detail}" if node.detail else ""
     return f"{node.ref}{where}: {what}{detail}"
+
+
+def import_note(node: Node) -> str:
+    """``N import file(s) failed or partly failed``; empty when none did."""
+    count = node.import_failures
+    return f"{count} import file(s) failed or partly failed" if count else ""
+
+
+def label(node: Node) -> str:
+    """The state word shown for a job: its state, ``gave up (reason)`` or ``not seen``."""
+    if node.gave_up is not None:
+        return f"gave up ({node.gave_up})"
+    return node.state.value if node.state is not None else "not seen"

@@ -16,6 +16,7 @@ import httpx
 
 from jobwatch import AKSKAuth, EvsJob, GesEngineJob, GesJob, GesVersion, JobRef, TokenAuth
 from jobwatch._cli._errors import CliError, echo, keep_secret
+from jobwatch._client import check_endpoint
 from jobwatch._refs import validate_id
 
 __all__ = [
@@ -112,11 +113,9 @@ def resolve_connection(
     if not endpoint:
         raise CliError(f"no endpoint: pass --endpoint URL or set {ENV_ENDPOINT}")
     try:
-        url = httpx.URL(endpoint)
-    except httpx.InvalidURL:
-        raise CliError("--endpoint is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise CliError("--endpoint must be an http:// or https:// URL with a host")
+        check_endpoint(endpoint)  # what Client would refuse, refused before any request
+    except ValueError as exc:
+        raise CliError(f"--endpoint: {exc}") from None
     if not project_id:
         raise CliError(f"no project ID: pass --project-id ID or set {ENV_PROJECT_ID}")
     try:

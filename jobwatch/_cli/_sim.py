@@ -16,6 +16,7 @@ import click
 from jobwatch import Client, PollPolicy, RetryPolicy
 from jobwatch._cli._display import reporter
 from jobwatch._cli._errors import EXIT_OK, CliError, echo
+from jobwatch._cli._logs import log_options
 from jobwatch._cli._model import Run
 from jobwatch._cli._watch import run_watch, safety_margin
 
@@ -61,18 +62,23 @@ def _serving(simulator: Any, host: str, port: int) -> Iterator[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A JSON scenario file (see the jobwatch.sim docs); default: the built-in demo.",
 )
+@log_options
 def sim(host: str, port: int, scenario: Path | None) -> int:
     """Serve the API simulator until interrupted (Ctrl-C or SIGTERM: exit 0).
 
     Prints "endpoint: URL" (and, for the built-in scenario, "project-id: ID") on
-    stdout, then serves the four job APIs there.
+    stdout, then serves the four job APIs there.  The built-in scenario's clock
+    starts at the first request: its jobs run from then (about 20 s).
     """
     from jobwatch.sim import Simulator
+    from jobwatch.sim._clock import FirstReadClock
     from jobwatch.sim._demo import demo_scenario
 
     project_id: str | None = None
     if scenario is None:
-        built = demo_scenario()
+        clock = FirstReadClock()  # the jobs start with the first request, not now
+        built = demo_scenario(clock=clock)
+        clock.arm()
         simulator: Any = built.simulator
         project_id = built.project_id
     else:
@@ -123,6 +129,7 @@ def _until_signal(stop: threading.Event) -> Iterator[None]:
     help="How many jobs the scenario holds.",
 )
 @click.option("--json", "json_lines", is_flag=True, help="JSON Lines, then a summary object.")
+@log_options
 def demo(jobs: int, json_lines: bool) -> int:
     """Watch a few hundred simulated jobs of all four APIs over a loopback socket.
 
@@ -141,9 +148,11 @@ def demo(jobs: int, json_lines: bool) -> int:
         title = f"jobwatch demo: {len(refs)} jobs on the simulator at {url}"
 
         async def main() -> int:
-            async with Client(url, scenario.project_id, retry=retry) as client:
-                run = Run(refs)
-                report = reporter(run, json_lines=json_lines, summary_json=True, title=title)
+            run = Run(refs)
+            async with Client(
+                url, scenario.project_id, retry=retry, on_retry=run.trouble.on_retry
+            ) as client:
+                report = reporter(run, json_lines=json_lines, title=title)
                 limit = DEMO_DEADLINE + safety_margin(DEMO_DEADLINE)
                 return await run_watch(client, refs, policy, run, report, limit=limit)
 

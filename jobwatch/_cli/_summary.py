@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Summary", "summary_json", "summary_lines"]
+__all__ = ["Summary", "summary_json", "summary_lines", "trouble_line"]
 
 _MAX_PROBLEMS = 20
+_TIMES = "\u00d7"  # the multiplication sign
+_IMPORTING = frozenset({"ges-v1", "ges-v2"})
+_CAUSE_WORDS = {
+    "dns": "name not resolved",
+    "tls": "TLS failed",
+    "certificate": "certificate refused",
+    "timeout": "timed out",
+    "proxy": "proxy failed",
+    "other": "failed",
+}
+
+
+def trouble_line(throttled: int, paused: float, transport: dict[str, int]) -> str:
+    """Throttling and transport failures in words, e.g. ``throttled (times) 4, paused
+    12 s · connection refused (times) 3`` with a multiplication sign (empty when none).
+    """
+    parts = [f"throttled {_TIMES}{throttled}, paused {paused:.0f} s"] if throttled else []
+    ordered = sorted(transport.items(), key=lambda item: (-item[1], item[0]))
+    parts += [f"connection {_CAUSE_WORDS.get(c, c)} {_TIMES}{n}" for c, n in ordered]
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +46,10 @@ class Summary:
     naive_requests: int
     elapsed: float
     problems: tuple[str, ...]  # one line per failed or given-up job and sub-job
+    apis: frozenset[str] = frozenset()  # the --api names of the run's jobs
+    throttled: int = 0  # throttled answers the client retried
+    paused: float = 0.0  # seconds the client held its requests for them
+    transport_errors: dict[str, int] = field(default_factory=dict)  # retried, by cause
 
     @property
     def requests_saved(self) -> int:
@@ -59,6 +83,10 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "retries": summary.retries,
         "naive_requests": summary.naive_requests,
         "requests_saved": summary.requests_saved,
+        "throttled": summary.throttled,
+        "paused": round(summary.paused, 3),
+        "transport_errors": summary.transport_errors,
+        "problems": list(summary.problems),
         "elapsed": round(summary.elapsed, 3),
     }
 
@@ -75,14 +103,20 @@ def summary_lines(summary: Summary) -> list[str]:
     if summary.sub_jobs:
         parts = ", ".join(f"{count} {name}" for name, count in _ordered(summary.sub_outcomes))
         lines.append(f"  sub-jobs: {parts}")
-    lines.append(f"  {'imports with failed files':<30}{summary.imports_with_failed_files}")
-    lines.append(f"  {'batches with failed sub-jobs':<30}{summary.batches_with_failed_sub_jobs}")
+    if summary.apis & _IMPORTING:  # only GES management jobs import
+        lines.append(f"  {'imports with failed files':<30}{summary.imports_with_failed_files}")
+    if "evs" in summary.apis:  # only EVS jobs have sub-jobs
+        lines.append(
+            f"  {'batches with failed sub-jobs':<30}{summary.batches_with_failed_sub_jobs}"
+        )
     for problem in summary.problems[:_MAX_PROBLEMS]:
         lines.append(f"  ! {problem}")
     if len(summary.problems) > _MAX_PROBLEMS:
         lines.append(f"  ! ... and {len(summary.problems) - _MAX_PROBLEMS} more")
     retries = f" ({summary.retries} retries)" if summary.retries else ""
     lines.append(f"polls {summary.polls}, HTTP requests {summary.requests}{retries}")
+    if trouble := trouble_line(summary.throttled, summary.paused, summary.transport_errors):
+        lines.append(trouble)
     lines.append(
         f"requests saved {summary.requests_saved} against polling every job once a second "
         f"(~{summary.naive_requests})"

@@ -23,6 +23,7 @@ from jobwatch import (
 )
 from jobwatch._cli._display import Reporter, reporter
 from jobwatch._cli._errors import CliError, echo
+from jobwatch._cli._logs import log_options
 from jobwatch._cli._model import Run
 from jobwatch._cli._options import (
     api_option,
@@ -70,7 +71,7 @@ async def run_watch(
     restore(run, saved)
     done = saved.done_roots()
     wanted = [ref for ref in refs if ref not in done]
-    async with Watcher(client, policy=policy) as watcher:
+    async with Watcher(client, policy=policy, on_poll=run.trouble.on_poll) as watcher:
         watcher.resume(_only(saved.token, set(wanted)))
         watcher.watch_many(wanted)
         with report:
@@ -134,8 +135,9 @@ async def _tick(report: Reporter) -> None:
     "--json",
     "json_lines",
     is_flag=True,
-    help="Write only JSON Lines to stdout: one object per event.",
+    help="Write only JSON Lines to stdout: one object per event, then a summary object.",
 )
+@log_options
 @click.option(
     "--timeout",
     type=float,
@@ -207,13 +209,14 @@ def watch(
     limit = None if timeout is None else timeout + safety_margin(timeout)
 
     async def main() -> int:
+        run = Run(refs)
         async with Client(
             conn.endpoint,
             conn.project_id,
             auth=conn.auth,
             retry=RetryPolicy(timeout=call_timeout),
+            on_retry=run.trouble.on_retry,
         ) as client:
-            run = Run(refs)
             report = reporter(run, json_lines=json_lines)
             return await run_watch(client, refs, policy, run, report, limit=limit, state=state)
 

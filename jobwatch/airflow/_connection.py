@@ -18,17 +18,45 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from jobwatch._kinds import kind_of
+from jobwatch._client import Client, check_endpoint
+from jobwatch._kinds import kind_of, validate_id
 from jobwatch._refs import JobRef
 from jobwatch.airflow._hub import Target
 
-__all__ = ["BadConnection", "ConnectionLike", "endpoint_for", "target_from_connection"]
+__all__ = [
+    "CLIENT_OPTIONS",
+    "BadConnection",
+    "ConnectionLike",
+    "check_client_options",
+    "endpoint_for",
+    "target_from_connection",
+]
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+")
 
 # The host of each API's service in a region: Huawei's endpoint pattern,
 # https://{service}.{region}.myhuaweicloud.com (the official SDK's region lists).
 _SERVICE_OF_API = {"evs": "evs", "ges": "ges"}
+
+
+#: The ``Client`` options a trigger may set (JSON numbers).
+CLIENT_OPTIONS = frozenset({"timeout", "max_in_flight", "max_body_bytes", "unreachable_timeout"})
+
+
+def check_client_options(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``data`` checked as ``Client`` would check it, now rather than in the triggerer."""
+    options = dict(data or {})
+    unknown = set(options) - CLIENT_OPTIONS
+    if unknown:
+        raise ValueError(f"unknown client options: {', '.join(sorted(unknown))}")
+    for name, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | None):
+            raise ValueError(f"client option {name} must be a number, not {value!r}")
+    try:
+        Client("https://options.invalid", "check", **options)  # makes no connection
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad client options: {exc}") from None
+    return options
 
 
 class BadConnection(ValueError):
@@ -43,7 +71,7 @@ class ConnectionLike(Protocol):
     password: str | None
 
     @property
-    def extra_dejson(self) -> dict[str, Any]: ...
+    def extra_dejson(self) -> Any: ...
 
 
 def endpoint_for(ref: JobRef, region: str) -> str:
@@ -77,27 +105,36 @@ def target_from_connection(
     region: str | None = None,
     project_id: str | None = None,
     client_options: Mapping[str, Any] | None = None,
+    extra: object = None,
 ) -> Target:
     """The hub target for ``ref`` from ``conn``; arguments given here win over its extra.
 
     The endpoint is ``endpoint``, else the extra's ``endpoint``, else built from
-    the region (the argument's, else the extra's).
+    the region (the argument's, else the extra's).  ``extra``: the connection's
+    extra already read (``await conn.aextra_dejson()`` in the triggerer's loop).
+    What ``Client`` would refuse (endpoint, project ID) is refused here.
     """
     cid = conn.conn_id
-    extra = conn.extra_dejson
+    extra = conn.extra_dejson if extra is None else extra
+    if not isinstance(extra, Mapping):
+        raise BadConnection(f"connection {cid!r}: its extra must be a JSON object")
     endpoint = endpoint or _text(extra, "endpoint", cid)
     if endpoint is None:
         region = region or _text(extra, "region", cid)
         if region is None:
             raise BadConnection(f"connection {cid!r}: no endpoint and no region in its extra")
         endpoint = endpoint_for(ref, region)
-    if not re.fullmatch(r"https?://[^/?#@\s]+", endpoint.rstrip("/")):
-        raise BadConnection(
-            f"connection {cid!r}: {endpoint!r} is not an endpoint (https://host[:port])"
-        )
+    try:
+        endpoint = str(check_endpoint(endpoint)).rstrip("/")  # as Client would read it
+    except ValueError as exc:
+        raise BadConnection(f"connection {cid!r}: {exc}") from None
     project_id = project_id or _text(extra, "project_id", cid)
     if project_id is None:
         raise BadConnection(f"connection {cid!r}: no project_id in its extra")
+    try:
+        validate_id("project_id", project_id)
+    except ValueError as exc:
+        raise BadConnection(f"connection {cid!r}: {exc}") from None
     token = _text(extra, "token", cid)
     if token is not None and (conn.login or conn.password):
         raise BadConnection(f"connection {cid!r}: give login/password (AK/SK) or a token")
@@ -106,7 +143,7 @@ def target_from_connection(
             f"connection {cid!r}: login (Access Key ID) and password (Secret Access Key) "
             "are needed, or a token in the extra"
         )
-    options = tuple(sorted((client_options or {}).items()))
+    options = tuple(sorted(check_client_options(client_options).items()))
     if token is not None:
         return Target(endpoint, project_id, token=token, client_options=options)
     return Target(

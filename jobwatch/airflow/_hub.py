@@ -18,7 +18,7 @@ trigger.  The hub is asyncio-only, as the triggerer is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import hashlib
 import logging
 from collections import Counter
@@ -33,12 +33,13 @@ from anyio.abc import TaskGroup
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client
 from jobwatch._events import Event, PollDetails
+from jobwatch._exceptions import NotFoundError
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot
 from jobwatch._watcher import Watcher
 
-__all__ = ["HubStatistics", "Target", "hub_statistics", "wait_for_job"]
+__all__ = ["HubStatistics", "Target", "fetch_once", "hub_statistics", "wait_for_job"]
 
 logger = logging.getLogger("jobwatch.airflow")
 
@@ -112,8 +113,12 @@ class HubStatistics:
 class _Hub:
     """A target's client and watchers, held by one asyncio task."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, loop: asyncio.AbstractEventLoop) -> None:
         self.target = target
+        self.loop = loop
+        # Made here, in the first trigger's task: a client option it refuses is that
+        # trigger's error, not a failure of the hub.
+        self._new_client = target.new_client()
         self.users = 0
         self.jobs: Counter[tuple[PollPolicy, JobRef]] = Counter()
         self.refs: Counter[JobRef] = Counter()
@@ -124,14 +129,16 @@ class _Hub:
         self._stop = anyio.Event()
         self._tg: TaskGroup | None = None
         self.client: Client | None = None
+        # A context of its own: the hub outlives the trigger that started it, and
+        # must not log with that trigger's bound context (Airflow binds its ids).
         self.task = asyncio.get_running_loop().create_task(
-            self._serve(), name=f"jobwatch hub {target}"
+            self._serve(), name=f"jobwatch hub {target}", context=contextvars.Context()
         )
 
     async def _serve(self) -> None:
         try:
             async with AsyncExitStack() as stack:
-                self.client = await stack.enter_async_context(self.target.new_client())
+                self.client = await stack.enter_async_context(self._new_client)
                 self._tg = await stack.enter_async_context(anyio.create_task_group())
                 self._ready.set_result(None)
                 await self._stop.wait()
@@ -143,8 +150,13 @@ class _Hub:
                 logger.exception("the jobwatch hub of %s failed", self.target)
             raise
         finally:
-            if _HUBS.get(self.target) is self:
-                del _HUBS[self.target]
+            if _HUBS.get(self.key) is self:
+                del _HUBS[self.key]
+
+    @property
+    def key(self) -> tuple[asyncio.AbstractEventLoop, Target]:
+        """Where the registry keeps it: hubs belong to one event loop."""
+        return (self.loop, self.target)
 
     async def ready(self) -> None:
         await asyncio.shield(self._ready)
@@ -199,18 +211,28 @@ class _Hub:
         )
 
 
-_HUBS: dict[Target, _Hub] = {}
+#: The hubs of every event loop of the process, by loop and target.
+_HUBS: dict[tuple[asyncio.AbstractEventLoop, Target], _Hub] = {}
 
 
 def hub_statistics() -> list[HubStatistics]:
-    """The figures of every hub of this process (one per target in use)."""
-    return [hub.statistics() for hub in _HUBS.values()]
+    """The figures of every hub of this process (one per event loop and target in use)."""
+    return [hub.statistics() for hub in list(_HUBS.values())]
+
+
+def _forget_closed_loops() -> None:
+    """Drop the hubs of loops closed without ending their tasks: they will never run again."""
+    for key in [key for key in _HUBS if key[0].is_closed()]:
+        del _HUBS[key]
 
 
 async def _acquire(target: Target) -> _Hub:
-    hub = _HUBS.get(target)
+    loop = asyncio.get_running_loop()
+    _forget_closed_loops()
+    hub = _HUBS.get((loop, target))
     if hub is None or hub.task.done():
-        hub = _HUBS[target] = _Hub(target)
+        hub = _Hub(target, loop)
+        _HUBS[hub.key] = hub
     hub.users += 1
     try:
         await hub.ready()
@@ -221,20 +243,44 @@ async def _acquire(target: Target) -> _Hub:
 
 
 async def _release(hub: _Hub) -> None:
+    """Leave ``hub``; the last one out stops it and waits until its client is closed.
+
+    A cancel that comes meanwhile neither cuts the close short nor is lost: it is
+    raised once the hub is done.
+    """
     hub.users -= 1
     if hub.users > 0:
         return
-    if _HUBS.get(hub.target) is hub:
-        del _HUBS[hub.target]  # a trigger arriving now gets a new hub
+    if _HUBS.get(hub.key) is hub:
+        del _HUBS[hub.key]  # a trigger arriving now gets a new hub
     hub.stop()
-    with anyio.CancelScope(shield=True):
+    cancelled: asyncio.CancelledError | None = None
+    while not hub.task.done():
         try:
-            # A failure was logged by _serve, and its waiters were told: not raised twice.
-            with contextlib.suppress(Exception):
-                await hub.task
-        except asyncio.CancelledError:
-            if not hub.task.cancelled():
-                raise
+            await asyncio.shield(hub.task)
+        except asyncio.CancelledError as exc:
+            if hub.task.done():
+                break
+            cancelled = exc  # ours, not the hub's: go on waiting for the close
+        except Exception:  # noqa: BLE001 (_serve logged it; its waiters were told)
+            break
+    if not hub.task.cancelled():
+        hub.task.exception()  # a failure was logged by _serve, and its waiters were told
+    if cancelled is not None:
+        raise cancelled
+
+
+async def fetch_once(target: Target, ref: JobRef) -> JobSnapshot | None:
+    """One status query of ``ref`` through ``target``'s shared client (None: not found)."""
+    hub = await _acquire(target)
+    try:
+        assert hub.client is not None  # ready() came first
+        try:
+            return await hub.client.fetch(ref)
+        except NotFoundError:
+            return None
+    finally:
+        await _release(hub)
 
 
 async def wait_for_job(
@@ -254,6 +300,9 @@ async def wait_for_job(
         hub.refs[ref] += 1
         try:
             with anyio.move_on_after(within):
+                # watch() first: a watch of ref being removed (another trigger left it
+                # while a poll was in flight) is followed by a new one, not its give-up.
+                watcher.watch(ref)
                 (final,) = await watcher.wait_all([ref])
                 return final, hub.last.get(ref)
             return None, hub.last.get(ref)

@@ -3,12 +3,14 @@
 The payload is deterministic: two watches of the same job that end the same
 way give equal payloads (no observation timestamps, no attempt counters), so
 a trigger that ran twice (a triggerer died, another took its triggers over)
-fires the same event, and Airflow's de-duplication of a trigger's events
-holds.  It is plain JSON (str, bool, None, lists and dicts of them).
+fires the same event (messages are read without the request ids they name),
+and Airflow's de-duplication of a trigger's events holds.  It is plain JSON
+(str, bool, None, lists and dicts of them).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jobwatch._events import Event, GaveUp, GiveUpReason
@@ -29,6 +31,10 @@ __all__ = [
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 GAVE_UP = "gave_up"
+
+
+# Each answer has its own request id: a message that names one differs between runs.
+_REQUEST_ID = re.compile(r" \(request id [^)]*\)")
 
 
 def _sub_job(snapshot: JobSnapshot) -> dict[str, Any]:
@@ -57,7 +63,7 @@ def _payload(
         "fail_reason": snapshot.fail_reason if snapshot else None,
         "error_code": snapshot.error_code if snapshot else None,
         "reason": reason.value if reason else None,
-        "message": message,
+        "message": _REQUEST_ID.sub("", message) if message else message,
         "failed_sub_jobs": [_sub_job(s) for s in snapshot.failed_sub_jobs] if snapshot else [],
         "import_has_failures": snapshot.import_has_failures if snapshot else False,
     }

@@ -49,4 +49,7 @@ class HuaweiCloudJobHook(BaseHook):  # type: ignore[misc]
     async def atarget(self, ref: JobRef, **overrides: Any) -> Target:
         """``target``, reading the connection without blocking the triggerer's loop."""
         conn = await self.aget_connection(self.huaweicloud_conn_id)
-        return target_from_connection(conn, ref, **overrides)
+        # The synchronous extra_dejson would block the loop on a secret-masking call.
+        read = getattr(conn, "aextra_dejson", None)
+        extra = await read() if read is not None else conn.extra_dejson
+        return target_from_connection(conn, ref, extra=extra, **overrides)

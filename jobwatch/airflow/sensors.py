@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import anyio
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from jobwatch._events import GiveUpReason
@@ -22,7 +22,13 @@ from jobwatch._exceptions import NotFoundError
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict
 from jobwatch.airflow._hub import Target
-from jobwatch.airflow._payload import FAILED, GAVE_UP, not_found, payload_of_snapshot
+from jobwatch.airflow._payload import (
+    FAILED,
+    GAVE_UP,
+    SUCCEEDED,
+    not_found,
+    payload_of_snapshot,
+)
 from jobwatch.airflow.hooks import DEFAULT_CONN_ID, HuaweiCloudJobHook
 from jobwatch.airflow.triggers import HuaweiCloudJobTrigger
 
@@ -108,10 +114,12 @@ class HuaweiCloudJobSensor(BaseSensorOperator):  # type: ignore[misc]
             timeout=timedelta(seconds=float(self.timeout)) + _DEFERRAL_MARGIN,
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any) -> dict[str, Any]:
         """Decide from the trigger's payload (see the class docstring)."""
+        if not isinstance(event, dict) or event.get("status") not in (SUCCEEDED, FAILED, GAVE_UP):
+            raise AirflowException(f"not an event of HuaweiCloudJobTrigger: {str(event)[:200]}")
         ref = event.get("ref")
-        status = event.get("status")
+        status = event["status"]
         if status == GAVE_UP:
             reason = event.get("reason")
             message = f"gave up on {ref} ({reason}): {event.get('message')}"
@@ -127,21 +135,20 @@ class HuaweiCloudJobSensor(BaseSensorOperator):  # type: ignore[misc]
             )
         failed = event.get("failed_sub_jobs") or []
         if failed and self.fail_on_sub_job_failure:
-            names = ", ".join(f"{s['ref']} ({s.get('fail_reason')})" for s in failed)
+            names = ", ".join(_sub_job_name(sub) for sub in failed)
             raise AirflowFailException(f"{ref} ended with failed sub-jobs: {names}")
         if event.get("import_has_failures") and self.fail_on_import_failures:
             raise AirflowFailException(f"{ref}: the import reported failed files")
         self.log.info("%s %s", ref, status)
         return event
 
-    def poke(self, context: Any) -> bool | Any:
-        """One status query; True (with the payload decided on) once the job ended."""
+    def poke(self, context: Any) -> PokeReturnValue:
+        """One status query; done, with the payload as the XCom, once the job ended."""
         ref = ref_from_dict(self.job)
         payload = anyio.run(self._fetch, ref, self._target(ref))
         if payload is None:
-            return False
-        self.execute_complete(context, payload)
-        return True
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, payload))
 
     async def _fetch(self, ref: JobRef, target: Target) -> dict[str, Any] | None:
         policy = PollPolicy(**self.policy)
@@ -157,6 +164,12 @@ class HuaweiCloudJobSensor(BaseSensorOperator):  # type: ignore[misc]
         if not snapshot.terminal:
             return None
         return payload_of_snapshot(snapshot)
+
+
+def _sub_job_name(sub: object) -> str:
+    if isinstance(sub, dict):
+        return f"{sub.get('ref')} ({sub.get('fail_reason')})"
+    return str(sub)[:100]
 
 
 def _policy_fields(policy: PollPolicy | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,14 +15,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict
-from jobwatch.airflow._hub import wait_for_job
-from jobwatch.airflow._payload import payload_of, timed_out
+from jobwatch.airflow._connection import CLIENT_OPTIONS, check_client_options
+from jobwatch.airflow._hub import fetch_once, wait_for_job
+from jobwatch.airflow._payload import payload_of, payload_of_snapshot, timed_out
 from jobwatch.airflow.hooks import DEFAULT_CONN_ID, HuaweiCloudJobHook
 
 __all__ = ["CLIENT_OPTIONS", "HuaweiCloudJobTrigger"]
-
-#: The ``Client`` options a trigger may set (JSON numbers).
-CLIENT_OPTIONS = frozenset({"timeout", "max_in_flight", "max_body_bytes", "unreachable_timeout"})
 
 
 def _policy(data: Mapping[str, Any] | None) -> PollPolicy:
@@ -80,11 +78,7 @@ class HuaweiCloudJobTrigger(BaseTrigger):  # type: ignore[misc]
         self._policy_fields = dict(policy or {})
         self.deadline = deadline
         self._deadline = _deadline(deadline)
-        options = dict(client_options or {})
-        unknown = set(options) - CLIENT_OPTIONS
-        if unknown:
-            raise ValueError(f"unknown client options: {', '.join(sorted(unknown))}")
-        self.client_options = options
+        self.client_options = check_client_options(client_options)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and the JSON arguments that re-create this trigger."""
@@ -121,7 +115,12 @@ class HuaweiCloudJobTrigger(BaseTrigger):  # type: ignore[misc]
         if self._deadline is not None:
             timeout = (self._deadline - datetime.now(UTC)).total_seconds()
             if timeout <= 0:
-                return timed_out(self.ref, None, self.deadline or "")
+                # Re-created after its deadline: one look, so that a job that ended
+                # meanwhile is told as it ended, and one still open as it is now.
+                last = await fetch_once(target, self.ref)
+                if last is not None and last.terminal:
+                    return payload_of_snapshot(last)
+                return timed_out(self.ref, last, self.deadline or "")
         final, last = await wait_for_job(target, self.ref, self.policy, timeout)
         if final is None:
             return timed_out(self.ref, last, self.deadline or "")

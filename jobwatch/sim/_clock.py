@@ -6,7 +6,7 @@ import math
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "MonotonicClock"]
+__all__ = ["Clock", "FirstReadClock", "ManualClock", "MonotonicClock"]
 
 
 @runtime_checkable
@@ -32,6 +32,40 @@ class MonotonicClock:
 
     def __repr__(self) -> str:
         return f"MonotonicClock(now={self.now():.3f})"
+
+
+class FirstReadClock(MonotonicClock):
+    """Real time that starts at the first reading after ``arm()``: 0 until then.
+
+    ``jobwatch sim`` arms it once its jobs are made, so their timelines start with
+    the first request (the simulator reads its clock as each request arrives), not
+    when the server started.
+    """
+
+    __slots__ = ("_armed", "_started")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._armed = self._started = False
+
+    def arm(self) -> None:
+        """Start at the next reading."""
+        self._armed = True
+
+    def now(self) -> float:
+        """0 until the first reading after ``arm()``; seconds since that reading after it."""
+        if not self._started:
+            if not self._armed:
+                return 0.0
+            self._origin = time.monotonic()
+            self._started = True
+            return 0.0
+        return super().now()
+
+    def __repr__(self) -> str:
+        return (
+            f"FirstReadClock(started={self._started}, now={self.now() if self._started else 0:.3f})"
+        )
 
 
 class ManualClock:

@@ -25,17 +25,19 @@ class DemoScenario:
     refs: tuple[JobRef, ...]
 
 
-def demo_scenario(*, jobs: int = 300, seed: int = 1, span: float = 20.0) -> DemoScenario:
+def demo_scenario(
+    *, jobs: int = 300, seed: int = 1, span: float = 20.0, clock: MonotonicClock | None = None
+) -> DemoScenario:
     """Build the demo: ``jobs`` jobs ending within about ``span`` seconds.
 
     Most are EVS volume jobs; there is a batch job with nested sub-jobs (one of
     which fails), GES management jobs on v1.0 and v2 (a failing import and a
     partly failed one), a graph of engine jobs, throttling with and without
     Retry-After, transient 5xx, HTML 503s, malformed bodies and jobs that become
-    visible late.
+    visible late.  ``clock``: the simulator's clock (default: real time from now).
     """
     rng = random.Random(seed)
-    sim = Simulator(seed=seed)
+    sim = Simulator(seed=seed, clock=clock or MonotonicClock())
     p = DEMO_PROJECT
     refs: list[JobRef] = []
 
