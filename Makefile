@@ -36,7 +36,7 @@ $(ORCH_STAMP): pyproject.toml tests_orchestrators/requirements.txt
 	touch $(ORCH_STAMP)
 
 $(DOCS_STAMP): pyproject.toml docs/requirements.txt
-	@echo "making $(DOCS_VENV) (Sphinx, for make docs)"
+	@echo "make docs: installing Sphinx (docs/requirements.txt) and jobwatch into $(DOCS_VENV)"
 	test -x $(DOCS_BIN)/python || $(PYTHON) -m venv $(DOCS_VENV)
 	$(DOCS_BIN)/python -m pip install --quiet --upgrade pip
 	$(DOCS_BIN)/python -m pip install --quiet -e . -r docs/requirements.txt
