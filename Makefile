@@ -7,11 +7,16 @@ STAMP := $(VENV)/.installed
 ORCH_VENV := .venv-orchestrators
 ORCH_BIN := $(ORCH_VENV)/bin
 ORCH_STAMP := $(ORCH_VENV)/.installed
-LINTED := jobwatch tests tests_orchestrators examples benchmarks
+# Sphinx and its theme pin their own versions (docs/requirements.txt): the API
+# reference is built in a virtualenv of its own.
+DOCS_VENV := .venv-docs
+DOCS_BIN := $(DOCS_VENV)/bin
+DOCS_STAMP := $(DOCS_VENV)/.installed
+LINTED := jobwatch tests tests_orchestrators examples benchmarks docs
 # The demo needs the command line (cli) and the simulator's server (sim), nothing more.
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test lint typecheck pytest test-orchestrators test-airflow demo soak bench bench-smoke clean
+.PHONY: test lint typecheck pytest test-orchestrators test-airflow docs demo soak bench bench-smoke clean
 
 $(VENV)/bin/python:
 	@echo "make: creating the virtual environment $(VENV)"
@@ -29,6 +34,13 @@ $(ORCH_STAMP): pyproject.toml tests_orchestrators/requirements.txt
 	$(ORCH_BIN)/python -m pip install --quiet --upgrade pip
 	$(ORCH_BIN)/python -m pip install --quiet -e '.[airflow,sim,fast]' -r tests_orchestrators/requirements.txt
 	touch $(ORCH_STAMP)
+
+$(DOCS_STAMP): pyproject.toml docs/requirements.txt
+	@echo "make docs: installing Sphinx (docs/requirements.txt) and jobwatch into $(DOCS_VENV)"
+	test -x $(DOCS_BIN)/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_BIN)/python -m pip install --quiet --upgrade pip
+	$(DOCS_BIN)/python -m pip install --quiet -e . -r docs/requirements.txt
+	touch $(DOCS_STAMP)
 
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	@echo "make demo: installing jobwatch with the cli and sim extras into $(VENV) (once)"
@@ -50,7 +62,12 @@ test-orchestrators: $(ORCH_STAMP)
 
 test-airflow: test-orchestrators
 
-test: lint typecheck pytest test-orchestrators
+# The API reference, into site/.  -n: every cross-reference must resolve; -W: a
+# warning fails the build; -E: read every page again, so no warning is skipped.
+docs: $(DOCS_STAMP)
+	$(DOCS_BIN)/sphinx-build -E -n -W --keep-going -q -b html -d build/doctrees docs site
+
+test: lint typecheck pytest test-orchestrators docs
 
 demo: $(DEMO_STAMP)
 	@# The demo scenario has failing jobs on purpose: exit status 1 is its expected result.
@@ -67,4 +84,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks --smoke --out bench-smoke.json
 
 clean:
-	rm -rf $(VENV) $(ORCH_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ORCH_VENV) $(DOCS_VENV) .mypy_cache .pytest_cache .ruff_cache site build/doctrees

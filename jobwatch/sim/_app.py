@@ -83,7 +83,7 @@ class SimAuth:
     """What the simulator accepts: IAM tokens (``X-Auth-Token``) or AK/SK signatures.
 
     ``credentials`` maps access keys to secret keys; signatures are checked with
-    :func:`jobwatch._auth.verify_signature` against the real wall clock.
+    ``jobwatch._auth.verify_signature`` against the real wall clock.
     ``token_expiry`` maps tokens to the simulation time they expire at: accepted
     before it, answered "token expires, expires_at: ..." from then on.  Anything
     else gets the gateway's 401 (``APIGW.0301``), which never repeats the token.
