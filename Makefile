@@ -39,7 +39,7 @@ $(DOCS_STAMP): pyproject.toml docs/requirements.txt
 	@echo "make docs: installing Sphinx (docs/requirements.txt) and jobwatch into $(DOCS_VENV)"
 	test -x $(DOCS_BIN)/python || $(PYTHON) -m venv $(DOCS_VENV)
 	$(DOCS_BIN)/python -m pip install --quiet --upgrade pip
-	$(DOCS_BIN)/python -m pip install --quiet -e . -r docs/requirements.txt
+	$(DOCS_BIN)/python -m pip install --quiet -e '.[otel,prometheus]' -r docs/requirements.txt
 	touch $(DOCS_STAMP)
 
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python

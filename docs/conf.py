@@ -32,6 +32,8 @@ nitpicky = True
 # and from the standard library stay plain text (the builtins are never reported).
 nitpick_ignore_regex = [
     (r"py:.*", r"(httpx|anyio|pydantic|sniffio|pytest|_pytest|uvicorn|airflow)(\..*)?"),
+    (r"py:.*", r"(opentelemetry|prometheus_client)(\..*)?"),
+    (r"py:.*", r"(TracerProvider|MeterProvider|CollectorRegistry)"),
     (r"py:.*", r"(collections|typing|typing_extensions|types|datetime|enum|os|pathlib)\..*"),
     (r"py:.*", r"(asyncio|contextlib|logging|ssl|json|concurrent|socket|abc|random)\..*"),
     (r"py:.*", r"(Path|PathLike|AsyncIterator|Iterator|Mapping|Sequence|Callable|Awaitable)"),
@@ -52,7 +54,14 @@ autoclass_content = "both"
 myst_heading_anchors = 4
 
 # The public modules, in the order a private name is looked for in them.
-_PUBLIC = ["jobwatch", "jobwatch.sim", "jobwatch.testing", "jobwatch.airflow"]
+_PUBLIC = [
+    "jobwatch",
+    "jobwatch.sim",
+    "jobwatch.testing",
+    "jobwatch.airflow",
+    "jobwatch.otel",
+    "jobwatch.prometheus",
+]
 
 
 def _public_target(target: str) -> str | None:
