@@ -239,3 +239,24 @@ def test_a_target_never_shows_its_secrets() -> None:
         Target("https://x.example", P, ak=AK)
     with pytest.raises(ValueError, match="not both"):
         Target("https://x.example", P, ak=AK, sk=SK, token="t")
+
+
+async def test_engine_jobs_of_one_graph_are_coalesced_across_triggers(
+    sim: Simulator[ManualClock], made: list[Client]
+) -> None:
+    """Twenty deferred tasks waiting for jobs of one graph: one list request answers them all."""
+    from jobwatch import GesEngineJob
+
+    for i in range(20):
+        sim.add_engine_job(P, "graph-1", f"e-{i}", [(0, "running"), (1, "complete")])
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(
+                    wait_for_job, TARGET, GesEngineJob("graph-1", f"e-{i}"), FAST_POLL, None
+                )
+            await wait_for_requests(sim, count=3)
+            sim.clock.advance(2)
+    lists = [r for r in sim.requests if r.path.endswith("/graphs/graph-1/jobs/status")]
+    assert len(lists) == len(sim.requests)  # never a request per job
+    assert len(lists) <= 10  # a few ticks for 20 jobs, each tick one request
