@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
-from benchmarks import enginelist
+from benchmarks import enginelist, statefile
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -86,6 +86,8 @@ class Config:
     enginelist_n: int = 100_000  # engine jobs of one graph, one poll of the last
     enginelist_cap: int = 8 * 1024 * 1024  # the client's default max_body_bytes
     enginelist_polls: int = 3
+    state_n: int = 10_000  # jobwatch watch with and without --state
+    state_passes: int = 2
     seed: int = 20240101
 
 
@@ -110,6 +112,8 @@ SMOKE = Config(
     enginelist_n=3_000,
     enginelist_cap=64 * 1024,  # small enough that the smoke list still takes pages
     enginelist_polls=1,
+    state_n=50,
+    state_passes=1,
 )
 
 
@@ -429,11 +433,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("all", "main", "big", "coalesce", "enginelist"),
+        choices=("all", "main", "big", "coalesce", "enginelist", "state"),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
         "coalesce: GES engine jobs of one graph; enginelist: one poll in a graph of "
-        "100,000 engine jobs, paged to the body cap, against baselines (default: all four)",
+        "100,000 engine jobs, paged to the body cap, against baselines; state: the CLI's "
+        "CPU with and without --state (default: all five)",
     )
     parser.add_argument(
         "--n",
@@ -482,6 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["coalesce"] = harness.coalesce_scenario()
         if args.scenario in ("all", "enginelist"):
             results["enginelist"] = enginelist.run(harness)
+        if args.scenario in ("all", "state"):
+            results["state"] = statefile.run(harness)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)

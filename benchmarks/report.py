@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import enginelist
+from benchmarks import enginelist, statefile
 
 Result = dict[str, Any]
 
@@ -335,6 +335,8 @@ def render(results: Result) -> str:
         out.append(_table(headers, rows))
     if results.get("enginelist"):
         out.extend(enginelist.render(results["enginelist"]))
+    if results.get("state"):
+        out.extend(statefile.render(results["state"]))
     out.append("")
     out.append("targets")
     for t in results.get("targets", []):
@@ -464,5 +466,14 @@ def targets(results: Result) -> list[Result]:
         max(measured) if measured and len(measured) == len(coalesce) else None,
         lambda v: v <= 1.1,
         ", ".join(f"N={k}: {_fmt(v)}" for k, v in per_tick.items()) + " requests/tick",
+    )
+    name, value = statefile.target(results)
+    cpu = (results.get("state") or {}).get("cpu_s") or {}
+    add(
+        name,
+        value,
+        lambda v: v <= statefile.TARGET,
+        f"{_x(value)} ({_fmt(cpu.get('with'), '.2f')} s against "
+        f"{_fmt(cpu.get('without'), '.2f')} s)",
     )
     return out

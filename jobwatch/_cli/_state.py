@@ -12,7 +12,8 @@ their last journaled state, and shows again at most the one line of the kill.
 Compaction: when the file is opened, and when the journal grows past
 ``COMPACT_FACTOR`` times its live size (one line per job and sub-job), the file is
 replaced by its compacted form: written to a temporary file in the same directory,
-fsynced, ``os.replace``\\ d, and the directory fsynced.  Durability: every line
+fsynced, ``os.replace``\\ d, and the directory fsynced.  A temporary file left by a
+run killed while compacting is removed by the next run.  Durability: every line
 reaches the operating system before the next event is shown (a killed process loses
 nothing); the file is fsynced at compaction and when the run ends (normally or by
 Ctrl-C or SIGTERM), not per line, so a power cut can lose the lines since then
@@ -21,6 +22,7 @@ Ctrl-C or SIGTERM), not per line, so a power cut can lose the lines since then
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import queue
@@ -47,6 +49,9 @@ __all__ = ["COMPACT_FACTOR", "StateFile", "restore"]
 COMPACT_FACTOR = 4
 #: ... and more than this many lines.
 COMPACT_MIN_LINES = 1000
+
+#: The end of the name of a compaction's temporary file (``.FILE.XXXXXXXX.jobwatch-tmp``).
+_TEMPORARY = ".jobwatch-tmp"
 
 _Item = tuple[Callable[[], None], dict[str, Any]]
 
@@ -94,6 +99,8 @@ class StateFile:
             count = len(book.jobs) - len(self._added)
             echo(f"jobwatch: resumed {count} jobs ({done} done) from {self.path}{more}", err=True)
         try:
+            for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*{_TEMPORARY}"):
+                stale.unlink(missing_ok=True)  # a run killed while compacting left it
             self._compact()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
@@ -166,7 +173,9 @@ class StateFile:
     def _compact(self) -> None:
         """Replace FILE, atomically and durably, by the compacted journal of the book."""
         directory = self.path.parent
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=_TEMPORARY, dir=directory
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 lines = self.book.lines()
