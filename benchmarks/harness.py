@@ -443,7 +443,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--n",
         type=lambda text: tuple(int(part) for part in text.split(",")),
-        help="job counts of the main scenario, comma-separated (default 1000,10000)",
+        help="job counts of the main scenario, comma-separated (default 1000,10000); "
+        "the largest is the state scenario's (default 10000)",
     )
     parser.add_argument(
         "--contenders",
@@ -461,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = SMOKE if args.smoke else Config()
     if args.n:
-        config = replace(config, ns=args.n)
+        config = replace(config, ns=args.n, state_n=max(args.n))
     contenders = args.contenders or MAIN_CONTENDERS
     unknown = set(contenders) - {*MAIN_CONTENDERS, *OPTIONAL_CONTENDERS}
     if unknown:

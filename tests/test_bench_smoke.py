@@ -121,8 +121,8 @@ def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     names = [t["target"] for t in results["targets"]]
     stacks = 2 if _installed("aiohttp") else 1
     variants = 2 if "gc_freeze" in results["big"] else 1  # the gc recipe, side by side
-    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine
-    assert len(names) == 4 * stacks + 1 + variants + 1
+    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; --state
+    assert len(names) == 4 * stacks + 1 + variants + 1 + 1
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
     cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
     assert len(cpu) == stacks
@@ -162,3 +162,18 @@ def test_enginelist_scenario_paged_under_the_cap(results: dict[str, Any]) -> Non
     assert section["one-page"]["requests_per_poll"] == 1
     assert section["halving"]["errors_per_poll"] >= 1  # ResponseTooLarge, then half the page
     assert section["parse-only"]["requests_per_poll"] == 0
+
+
+def test_state_scenario_ran_the_cli_with_and_without_state(results: dict[str, Any]) -> None:
+    section = results["state"]
+    assert section["jobs"] == N
+    assert section["all_succeeded"], section
+    for name in ("without", "with"):
+        (run,) = section["runs"][name]
+        assert run["exit_status"] == 0
+        assert run["succeeded"] == N
+        assert run["cpu_s"] > 0
+    assert section["runs"]["with"][0]["state_bytes"] > 0
+    assert section["ratio"] > 0
+    (target,) = [t for t in results["targets"] if t["target"].startswith("watch --state")]
+    assert target["status"] in ("PASS", "MISS")
