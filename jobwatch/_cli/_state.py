@@ -3,7 +3,9 @@
 FILE is a journal (``_journal``): one JSON line per event, appended as the event is
 shown.  One writer thread, fed by a queue, does both in order for each event: it
 writes the event's output line, then appends the event's journal line with one
-``write`` (no user-space buffer).  The event loop only puts the event on the queue.
+``write`` (no user-space buffer).  The event loop only puts the event on the queue;
+the thread, once it has caught up, waits ``LINGER`` seconds before it goes on, so
+lines are shown up to that much later.
 So at any instant at most one line was shown and not journaled: a run killed at any
 point (even with SIGKILL) and started again with the same FILE and job IDs does not
 watch again the jobs whose final outcome was journaled, resumes the others from
@@ -28,6 +30,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +52,10 @@ __all__ = ["COMPACT_FACTOR", "StateFile", "restore"]
 COMPACT_FACTOR = 4
 #: ... and more than this many lines.
 COMPACT_MIN_LINES = 1000
+#: Seconds the writer thread waits once it has caught up, before it takes the next event:
+#: woken once per event, the thread's hand-offs of the GIL cost more CPU than its work
+#: (10,000 EVS jobs: 1.2x the CPU of a run without --state, against 1.0x waiting 5 ms).
+LINGER = 0.005
 
 #: The end of the name of a compaction's temporary file (``.FILE.XXXXXXXX.jobwatch-tmp``).
 _TEMPORARY = ".jobwatch-tmp"
@@ -146,6 +153,8 @@ class StateFile:
                 show()
                 self.book.apply(record)
                 self._append(record)
+                if self._queue.empty():
+                    time.sleep(LINGER)  # the events that come meanwhile are one wake-up
             os.fsync(self._fd)
         except BaseException as exc:  # noqa: BLE001 - raised again on the event loop
             self._error = exc
