@@ -13,10 +13,13 @@ from pathlib import Path
 
 import anyio
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobwatch import EvsJob, GaveUp, GiveUpReason, JobRef, JobSnapshot, JobState, Transition
+from jobwatch._cli import _state
+from jobwatch._cli._app import cli
 from jobwatch._cli._errors import CliError
 from jobwatch._cli._journal import Book, event_record, parse
 from jobwatch._cli._model import Run
@@ -257,6 +260,48 @@ def test_an_error_in_the_writer_thread_is_raised_on_the_event_loop(tmp_path: Pat
             raise BrokenPipeError(32, "Broken pipe")
 
         state.put(broken, {"ref": {"api": "evs", "job_id": "vol-0"}})
+        with pytest.raises(BrokenPipeError):
+            await state.close()
+
+    anyio.run(main)
+
+
+def test_state_add_without_state_is_a_usage_error() -> None:
+    args = ["watch", "--api", "evs", "--endpoint", "http://127.0.0.1:9", "--project-id", "p"]
+    result = CliRunner().invoke(cli, [*args, "--state-add", "vol-0"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "jobwatch: error: --state-add needs --state FILE"
+
+
+def test_a_full_queue_makes_the_event_loop_wait_for_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_state, "MAX_QUEUED", 2)
+    events = [transition(ref, None, JobState.SUCCEEDED, "SUCCESS") for ref in ROOTS]
+    shown = _run_writer(tmp_path / "state", events * 10, 1000, "asyncio")
+    assert len(shown) == 30
+
+
+def test_a_writer_that_died_with_a_full_queue_does_not_hang_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_state, "MAX_QUEUED", 1)
+
+    async def main() -> None:
+        state = StateFile.open(str(tmp_path / "state"), ROOTS, add=False)
+        state.prepare()
+        state.start()
+        record = {"ref": {"api": "evs", "job_id": "vol-0"}}
+
+        def broken() -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fill() -> None:  # hung in put() forever if a dead writer were waited for
+            for _ in range(100):
+                state.put(broken, record)
+
+        with pytest.raises(BrokenPipeError):
+            fill()
         with pytest.raises(BrokenPipeError):
             await state.close()
 

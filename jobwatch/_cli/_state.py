@@ -52,6 +52,9 @@ __all__ = ["COMPACT_FACTOR", "StateFile", "restore"]
 COMPACT_FACTOR = 4
 #: ... and more than this many lines.
 COMPACT_MIN_LINES = 1000
+#: Events queued for the writer thread at most: past them, the event loop waits for it
+#: (as it waits for a slow reader of stdout without ``--state``).
+MAX_QUEUED = 10_000
 #: Seconds the writer thread waits once it has caught up, before it takes the next event:
 #: woken once per event, the thread's hand-offs of the GIL cost more CPU than its work
 #: (10,000 EVS jobs: 1.2x the CPU of a run without --state, 0.97-1.15x waiting 5 ms).
@@ -76,7 +79,7 @@ class StateFile:
         self._fd = -1
         self._added: list[JobRef] = []
         self._lines = 0
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[_Item | None] = queue.Queue(MAX_QUEUED)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -123,13 +126,13 @@ class StateFile:
     def put(self, show: Callable[[], None], record: dict[str, Any]) -> None:
         """Have the writer thread call ``show``, then journal ``record``."""
         self._raise()
-        self._queue.put((show, record))
+        self._enqueue((show, record))
 
     async def close(self) -> None:
         """Let the writer thread finish the queue, fsync and close FILE; raise its error."""
         thread = self._thread
         if thread is not None:
-            self._queue.put(None)
+            self._enqueue(None)
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(thread.join)
             self._thread = None
@@ -137,6 +140,16 @@ class StateFile:
             os.close(self._fd)
         self._fd = -1
         self._raise()
+
+    def _enqueue(self, item: _Item | None) -> None:
+        """Queue ``item``, waiting while the queue is full; the writer's error if it died."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+            except queue.Full:
+                self._raise()
+            else:
+                return
 
     def _raise(self) -> None:
         error = self._error
