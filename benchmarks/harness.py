@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
-from benchmarks import enginelist, triggers
+from benchmarks import enginelist, statefile, triggers
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -89,6 +89,8 @@ class Config:
     triggers_n: int = 1_000  # deferred tasks of one triggerer-like process
     triggers_a: float = 5.0  # their EVS jobs end at a uniform time in [a, b] seconds
     triggers_b: float = 20.0
+    state_n: int = 10_000  # jobwatch watch with and without --state
+    state_passes: int = 2
     seed: int = 20240101
 
 
@@ -116,6 +118,8 @@ SMOKE = Config(
     triggers_n=50,
     triggers_a=0.3,
     triggers_b=1.2,
+    state_n=50,
+    state_passes=1,
 )
 
 
@@ -435,17 +439,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("all", "main", "big", "coalesce", "enginelist", "triggers"),
+        choices=("all", "main", "big", "coalesce", "enginelist", "triggers", "state"),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
         "coalesce: GES engine jobs of one graph; enginelist: one poll in a graph of "
         "100,000 engine jobs, paged to the body cap, against baselines; triggers: 1,000 Airflow "
-        "triggers sharing one watcher against one client per trigger (default: all five)",
+        "triggers sharing one watcher against one client per trigger; state: the CLI's "
+        "CPU with and without --state (default: all six)",
     )
     parser.add_argument(
         "--n",
         type=lambda text: tuple(int(part) for part in text.split(",")),
-        help="job counts of the main scenario, comma-separated (default 1000,10000)",
+        help="job counts of the main scenario, comma-separated (default 1000,10000); "
+        "the largest is the state scenario's (default 10000)",
     )
     parser.add_argument(
         "--contenders",
@@ -463,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = SMOKE if args.smoke else Config()
     if args.n:
-        config = replace(config, ns=args.n)
+        config = replace(config, ns=args.n, state_n=max(args.n))
     contenders = args.contenders or MAIN_CONTENDERS
     unknown = set(contenders) - {*MAIN_CONTENDERS, *OPTIONAL_CONTENDERS}
     if unknown:
@@ -491,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["enginelist"] = enginelist.run(harness)
         if args.scenario in ("all", "triggers"):
             results["triggers"] = triggers.run(harness)
+        if args.scenario in ("all", "state"):
+            results["state"] = statefile.run(harness)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import enginelist, triggers
+from benchmarks import enginelist, statefile, triggers
 
 Result = dict[str, Any]
 
@@ -337,6 +337,8 @@ def render(results: Result) -> str:
         out.extend(enginelist.render(results["enginelist"]))
     if results.get("triggers"):
         out.extend(triggers.render(results["triggers"]))
+    if results.get("state"):
+        out.extend(statefile.render(results["state"]))
     out.append("")
     out.append("targets")
     for t in results.get("targets", []):
@@ -477,4 +479,13 @@ def targets(results: Result) -> list[Result]:
             lambda v: v >= 5,
             f"{_x(got[key])}" + ("" if count == 1_000 else f" (at {count} triggers)"),
         )
+    name, value = statefile.target(results)
+    cpu = (results.get("state") or {}).get("cpu_s") or {}
+    add(
+        name,
+        value,
+        lambda v: v <= statefile.TARGET,
+        f"{_x(value)} ({_fmt(cpu.get('with'), '.2f')} s against "
+        f"{_fmt(cpu.get('without'), '.2f')} s)",
+    )
     return out

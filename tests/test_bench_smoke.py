@@ -121,8 +121,9 @@ def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     names = [t["target"] for t in results["targets"]]
     stacks = 2 if _installed("aiohttp") else 1
     variants = 2 if "gc_freeze" in results["big"] else 1  # the gc recipe, side by side
-    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; Airflow CPU, RSS
-    assert len(names) == 4 * stacks + 1 + variants + 1 + 2
+    # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; Airflow CPU, RSS;
+    # --state
+    assert len(names) == 4 * stacks + 1 + variants + 1 + 2 + 1
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
     cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
     assert len(cpu) == stacks
@@ -175,3 +176,18 @@ def test_triggers_scenario_detected_every_job_both_ways(results: dict[str, Any])
         assert run["lag_mean_s"] is not None
     targets = [t["target"] for t in results["targets"] if t["target"].startswith("Airflow")]
     assert len(targets) == 2
+
+
+def test_state_scenario_ran_the_cli_with_and_without_state(results: dict[str, Any]) -> None:
+    section = results["state"]
+    assert section["jobs"] == N
+    assert section["all_succeeded"], section
+    for name in ("without", "with"):
+        (run,) = section["runs"][name]
+        assert run["exit_status"] == 0
+        assert run["succeeded"] == N
+        assert run["cpu_s"] > 0
+    assert section["runs"]["with"][0]["state_bytes"] > 0
+    assert section["ratio"] > 0
+    (target,) = [t for t in results["targets"] if t["target"].startswith("watch --state")]
+    assert target["status"] in ("PASS", "MISS")

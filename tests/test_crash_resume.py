@@ -4,7 +4,9 @@ Each test runs the real CLI as a child process against the simulator on a socket
 kills it at a random point, runs it again with the same ``--state`` file, and checks
 the two outputs together: every job and sub-job ends with exactly one final outcome,
 and nothing the first run wrote is written again (but, as documented, possibly the
-one line being written at the instant of the kill).
+one line being written at the instant of the kill).  Some runs compact the journal
+after every line, so that kills land in compactions too; some find a torn last line.
+Then: a FILE about other jobs, in a missing directory, and SIGTERM.
 """
 
 from __future__ import annotations
@@ -46,11 +48,29 @@ def scenario() -> Simulator[Any]:
     return sim
 
 
-def start(url: str, state: Path, out: Path) -> subprocess.Popen[bytes]:
+#: The CLI with its journal compacted after every line.
+COMPACTING = [
+    sys.executable, "-c",
+    "import runpy, sys; import jobwatch._cli._state as s; "
+    "s.COMPACT_FACTOR = s.COMPACT_MIN_LINES = 1; "
+    "sys.argv[0] = 'jobwatch'; runpy.run_module('jobwatch', run_name='__main__')",
+]  # fmt: skip
+
+
+def start(
+    url: str,
+    state: Path,
+    out: Path,
+    *extra: str,
+    jobs: list[str] = JOBS,
+    compacting: bool = False,
+    json_lines: bool = True,
+) -> subprocess.Popen[bytes]:
+    program = COMPACTING if compacting else [sys.executable, "-m", "jobwatch"]
     argv = [
-        sys.executable, "-m", "jobwatch", "watch", "--api", "evs", "--endpoint", url,
-        "--project-id", P, "--json", "--interval", "0.05", "--max-interval", "0.2",
-        "--state", str(state), *JOBS,
+        *program, "watch", "--api", "evs", "--endpoint", url,
+        "--project-id", P, *(["--json"] if json_lines else []), "--interval", "0.05",
+        "--max-interval", "0.2", "--state", str(state), *extra, *jobs,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBWATCH_", "HUAWEICLOUD_"))}
     with out.open("ab") as sink:
@@ -69,12 +89,13 @@ def key(event: dict[str, Any]) -> tuple[Any, ...]:
     return (event["event"], event["job_id"], event.get("previous"), event.get("state"))
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_killed_and_restarted_with_the_same_state_file(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
+    compacting = seed % 2 == 1
     state, first_out, second_out = tmp_path / "state.json", tmp_path / "1.out", tmp_path / "2.out"
     with serve(scenario()) as url:
-        first = start(url, state, first_out)
+        first = start(url, state, first_out, compacting=compacting)
         deadline = time.monotonic() + 20
         kill_after = rng.randint(2, 16)  # events written before the kill
         while len(lines(first_out)) < kill_after and time.monotonic() < deadline:
@@ -86,11 +107,18 @@ def test_killed_and_restarted_with_the_same_state_file(tmp_path: Path, seed: int
         assert first.stderr is not None
         first.stderr.close()
         assert state.exists()
+        torn = seed % 4 == 2
+        if torn:  # as if the kill came in the middle of a line
+            with state.open("ab") as journal:
+                journal.write(b'{"ref":{"api":"evs","job_id":"vol-')
 
-        second = start(url, state, second_out)
+        second = start(url, state, second_out, compacting=compacting)
         _, err = second.communicate(timeout=60)
         assert second.returncode == 1, err  # vol-3 and vol-0-b fail
         assert b"Traceback" not in err
+        assert (b"its last line was cut short" in err) == torn
+        assert b"jobwatch: resumed 6 jobs (" in err
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file
 
         # once everything is written, a third run has nothing left to say
         third_out = tmp_path / "3.out"
@@ -128,3 +156,87 @@ def test_a_bad_state_file_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert b"is not a jobwatch state file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_file_about_other_jobs_is_a_usage_error_before_any_request(tmp_path: Path) -> None:
+    state = tmp_path / "state.jsonl"
+    sim = scenario()
+    with serve(sim) as url:
+        done = start(url, state, tmp_path / "1.out", jobs=JOBS[1:3])
+        done.communicate(timeout=30)
+        assert done.returncode == 0
+        asked = len(sim.requests)
+        for jobs, extra, expected in [
+            (JOBS[1:4], (), "is about 2 other jobs, not vol-3: pass --state-add"),
+            (JOBS[1:2], ("--state-add",), "this run leaves out vol-2: name every job"),
+        ]:
+            proc = start(url, state, tmp_path / "2.out", *extra, jobs=jobs)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 2
+            (line,) = err.decode().splitlines()
+            assert line.startswith(f"jobwatch: error: --state {state} ")
+            assert expected in line
+        assert len(sim.requests) == asked  # found before any request
+
+        added = start(url, state, tmp_path / "3.out", "--state-add", jobs=JOBS[1:4])
+        _, err = added.communicate(timeout=30)
+    assert added.returncode == 1  # vol-3 fails
+    assert f"jobwatch: resumed 2 jobs (2 done) from {state}; added 1" in err.decode()
+    assert {e["job_id"] for e in lines(tmp_path / "3.out")} == {"vol-3"}
+
+
+@pytest.mark.parametrize("where", ["missing directory", "a directory"])
+def test_a_state_file_that_cannot_be_used_is_a_usage_error_before_any_request(
+    tmp_path: Path, where: str
+) -> None:
+    state = tmp_path / "nowhere" / "state.jsonl" if where == "missing directory" else tmp_path
+    sim = scenario()
+    with serve(sim) as url:
+        proc = start(url, state, tmp_path / "out")
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    (line,) = err.decode().splitlines()
+    expected = "does not exist" if where == "missing directory" else "Is a directory"
+    assert line.startswith("jobwatch: error: ")
+    assert expected in line
+    assert sim.requests == []
+
+
+def test_sigterm_flushes_the_journal_and_shows_the_summary_so_far(tmp_path: Path) -> None:
+    state, first_out, second_out = tmp_path / "state.jsonl", tmp_path / "1.out", tmp_path / "2.out"
+    with serve(scenario()) as url:
+        first = start(url, state, first_out)
+        deadline = time.monotonic() + 20
+        while len(lines(first_out)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=30)
+        assert first.returncode == 143, err
+        said = err.decode().splitlines()
+        assert said[-1] == "jobwatch: terminated (SIGTERM)"
+        assert said[-2].endswith(f"of 6 jobs ended; run again with --state {state} to go on")
+
+        second = start(url, state, second_out)
+        second.communicate(timeout=60)
+        assert second.returncode == 1
+    # flushed at SIGTERM: the second run repeats nothing
+    before, after = lines(first_out), lines(second_out)
+    assert before
+    assert not {key(e) for e in before} & {key(e) for e in after}
+
+
+def test_sigterm_without_json_prints_the_summary_so_far(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with serve(scenario()) as url:
+        proc = start(url, tmp_path / "state.jsonl", out, json_lines=False)
+        deadline = time.monotonic() + 20
+        while out.read_text().count("\n") < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    text = out.read_text()
+    summary = text[text.index("\n\n") + 2 :].splitlines()
+    assert summary[0].startswith("6 jobs"), text
+    assert any(line.split() == ["open", str(6 - ended)] for line in summary for ended in range(6))
+    assert summary[-2].startswith("polls ")

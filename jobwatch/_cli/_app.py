@@ -59,7 +59,7 @@ def cli() -> None:
     Exit status: 0 every job and sub-job succeeded; 1 one failed;
     3 jobwatch gave up on one (timeout, not_found, expired, pending_payment,
     auth, error);
-    2 usage or configuration error (nothing was sent); 4 a bug; 130 Ctrl-C.
+    2 usage or configuration error (nothing was sent); 4 a bug; 130 Ctrl-C; 143 SIGTERM.
     """
 
 

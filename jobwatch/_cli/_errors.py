@@ -15,6 +15,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "SECRET_VARIABLES",
     "ApiError",
@@ -31,6 +32,7 @@ EXIT_USAGE = 2  # a usage or configuration error, found before any request
 EXIT_GAVE_UP = 3  # jobwatch gave up on a job (timeout, not_found, expired, pending_payment, ...)
 EXIT_INTERNAL = 4  # an unexpected exception: a bug
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15)
 
 # Shorter strings are not redacted: replacing them would mangle ordinary words.
 _MIN_SECRET = 6

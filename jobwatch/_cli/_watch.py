@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import anyio
 import click
@@ -22,7 +23,7 @@ from jobwatch import (
     Watcher,
 )
 from jobwatch._cli._display import Reporter, reporter
-from jobwatch._cli._errors import CliError, echo
+from jobwatch._cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, echo
 from jobwatch._cli._logs import log_options
 from jobwatch._cli._model import Run
 from jobwatch._cli._options import (
@@ -32,8 +33,7 @@ from jobwatch._cli._options import (
     resolve_connection,
     seconds,
 )
-from jobwatch._cli._state import Saved, StateFile, restore
-from jobwatch._refs import ref_from_dict
+from jobwatch._cli._state import StateFile, journaled, refs_left, restore
 
 __all__ = ["run_watch", "safety_margin", "watch"]
 
@@ -63,39 +63,74 @@ async def run_watch(
 
     Jobs still open at ``limit`` are given up as ``timeout`` by the CLI itself: the
     watcher's own deadline (``policy.timeout``) normally ends them a little before.
-    With ``state``, jobs whose outcome an earlier run wrote are not watched again, the
-    others resume from what it wrote, and the file is rewritten after every event.
+    With ``state``, jobs whose outcome an earlier run journaled are not watched again,
+    the others resume from what it journaled, and each event is journaled as shown.
+    Ctrl-C or SIGTERM ends the watch: the journal is flushed, the summary so far shown.
     """
-    saved = state.load() if state is not None else Saved()
     causes: dict[type[BaseException], BaseException] = {}
-    restore(run, saved)
-    done = saved.done_roots()
-    wanted = [ref for ref in refs if ref not in done]
+    wanted = list(refs)
+    if state is not None:
+        restore(run, state.book)
+        wanted = refs_left(state.book, refs)
+        report = journaled(report, state)
+    signals: list[signal.Signals] = []
     async with Watcher(client, policy=policy, on_poll=run.trouble.on_poll) as watcher:
-        watcher.resume(_only(saved.token, set(wanted)))
+        if state is not None:
+            watcher.resume(state.book.token(wanted))
         watcher.watch_many(wanted)
         with report:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_tick, report)
-                with anyio.move_on_after(math.inf if limit is None else limit) as scope:
-                    async for event in watcher.events():
-                        report.event(event, run.apply(event))
-                        if isinstance(event, GaveUp) and event.error is not None:
-                            causes.setdefault(type(event.error), event.error)
-                        if state is not None:
-                            state.save(watcher.export_state(), run)
-                if scope.cancelled_caught:
-                    message = f"not finished within {policy.timeout or limit:g}s"
-                    for gave_up in run.expire(message):
-                        report.event(gave_up, run.nodes[gave_up.ref])
-                    if state is not None:
-                        state.save({"version": 1, "jobs": []}, run)
-                tg.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_tick, report)
+                    scope = anyio.move_on_after(math.inf if limit is None else limit)
+                    tg.start_soon(_until_signal, scope, signals)
+                    with scope:
+                        async for event in watcher.events():
+                            report.event(event, run.apply(event))
+                            if isinstance(event, GaveUp) and event.error is not None:
+                                causes.setdefault(type(event.error), event.error)
+                    if scope.cancelled_caught and not signals:
+                        message = f"not finished within {policy.timeout or limit:g}s"
+                        for gave_up in run.expire(message):
+                            report.event(gave_up, run.nodes[gave_up.ref])
+                    tg.cancel_scope.cancel()
+            finally:
+                if state is not None:
+                    await state.close()
         stats = watcher.statistics()
     report.finish(run.summary(polls=stats.polls, requests=stats.requests, retries=stats.retries))
     for line in hints(causes.values()):
         echo(f"jobwatch: hint: {line}", err=True)
+    if signals:
+        return _stopped(run, signals[0], state)
     return run.exit_status()
+
+
+def _stopped(run: Run, signum: signal.Signals, state: StateFile | None) -> int:
+    """Say how far a run stopped by ``signum`` went; its exit status (130 or 143)."""
+    roots = [run.nodes[ref] for ref in run.roots]
+    ended = sum(node.done for node in roots)
+    rest = f"; run again with --state {state.path} to go on" if state is not None else ""
+    echo(f"jobwatch: {ended} of {len(roots)} jobs ended{rest}", err=True)
+    if signum == signal.SIGTERM:
+        echo("jobwatch: terminated (SIGTERM)", err=True)
+        return EXIT_TERMINATED
+    echo("jobwatch: interrupted", err=True)
+    return EXIT_INTERRUPTED
+
+
+async def _until_signal(scope: anyio.CancelScope, received: list[signal.Signals]) -> None:
+    """Cancel ``scope`` at Ctrl-C (unless SIGINT is ignored, as in a background job) or SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set in the main thread
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        wanted.append(signal.SIGINT)
+    with anyio.open_signal_receiver(*wanted) as signals:
+        async for signum in signals:
+            received.append(signal.Signals(signum))
+            scope.cancel()
+            return
 
 
 def hints(errors: Iterable[BaseException]) -> list[str]:
@@ -114,12 +149,6 @@ def hints(errors: Iterable[BaseException]) -> list[str]:
                 "the credentials were refused; check the token or AK/SK, and the project ID"
             )
     return lines
-
-
-def _only(token: dict[str, Any], refs: set[JobRef]) -> dict[str, Any]:
-    """The part of a resume token about ``refs`` (a state file may hold other jobs)."""
-    jobs = [job for job in token.get("jobs", []) if ref_from_dict(job.get("ref")) in refs]
-    return {**token, "jobs": jobs}
 
 
 async def _tick(report: Reporter) -> None:
@@ -169,9 +198,14 @@ async def _tick(report: Reporter) -> None:
     "state_path",
     metavar="FILE",
     help=(
-        "Keep what was written in FILE (rewritten atomically after each event): run again "
-        "with the same FILE after a crash to go on without repeating what was written."
+        "Journal each event shown in FILE (JSON Lines): run again with the same FILE and "
+        "jobs after a crash or a stop to go on without showing again what was shown."
     ),
+)
+@click.option(
+    "--state-add",
+    is_flag=True,
+    help="Let the jobs named be more than those --state FILE holds: add the new ones to it.",
 )
 @click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
 def watch(
@@ -185,13 +219,16 @@ def watch(
     interval: float,
     max_interval: float | None,
     state_path: str | None,
+    state_add: bool,
     job_ids: tuple[str, ...],
 ) -> int:
     """Watch jobs until each succeeds, fails or is given up.
 
     Sub-jobs of EVS batch jobs are watched too, at any depth.  Exit status: 0
     when every job and sub-job succeeded, 1 when any failed, 3 when jobwatch
-    gave up on any (and none failed), 2 for usage errors, 4 for a bug.
+    gave up on any (and none failed), 2 for usage errors (a --state FILE that
+    cannot be written or is about other jobs among them), 4 for a bug, 130 for
+    Ctrl-C and 143 for SIGTERM (the summary so far shown, FILE flushed).
     """
     refs = build_refs(api, graph, job_ids)
     maximum = max_interval if max_interval is not None else max(DEFAULT_MAX_INTERVAL, interval)
@@ -201,10 +238,13 @@ def watch(
     policy = PollPolicy(
         wait_initial=interval, wait_max=maximum, timeout=timeout, not_found_grace=grace
     )
-    state = StateFile(state_path) if state_path else None
-    if state is not None:
-        state.load()  # a bad file is a usage error, found before any request
+    if state_add and not state_path:
+        raise CliError("--state-add needs --state FILE")
+    # a bad FILE is a usage error, found before any request
+    state = StateFile.open(state_path, refs, add=state_add) if state_path else None
     conn = resolve_connection(endpoint, project_id, token)
+    if state is not None:
+        state.prepare()
     call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
     limit = None if timeout is None else timeout + safety_margin(timeout)
 
