@@ -25,6 +25,7 @@ from jobwatch import (
 from jobwatch._cli._display import Reporter, reporter
 from jobwatch._cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, echo
 from jobwatch._cli._logs import log_options
+from jobwatch._cli._metrics import Exposed, serve_metrics
 from jobwatch._cli._model import Run
 from jobwatch._cli._options import (
     api_option,
@@ -58,6 +59,7 @@ async def run_watch(
     *,
     limit: float | None,
     state: StateFile | None = None,
+    exposed: Exposed | None = None,
 ) -> int:
     """Watch ``refs`` until every one ended (or ``limit`` seconds passed); the exit status.
 
@@ -66,6 +68,7 @@ async def run_watch(
     With ``state``, jobs whose outcome an earlier run journaled are not watched again,
     the others resume from what it journaled, and each event is journaled as shown.
     Ctrl-C or SIGTERM ends the watch: the journal is flushed, the summary so far shown.
+    With ``exposed``, the watcher is read by the metrics server while it runs.
     """
     causes: dict[type[BaseException], BaseException] = {}
     wanted = list(refs)
@@ -75,6 +78,8 @@ async def run_watch(
         report = journaled(report, state)
     signals: list[signal.Signals] = []
     async with Watcher(client, policy=policy, on_poll=run.trouble.on_poll) as watcher:
+        if exposed is not None:
+            exposed.watchers["watch"] = watcher
         if state is not None:
             watcher.resume(state.book.token(wanted))
         watcher.watch_many(wanted)
@@ -207,6 +212,22 @@ async def _tick(report: Reporter) -> None:
     is_flag=True,
     help="Let the jobs named be more than those --state FILE holds: add the new ones to it.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help=(
+        "Serve the run's counters for Prometheus at http://HOST:PORT/metrics "
+        "(0: any free port, said on stderr; needs the prometheus extra)."
+    ),
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="Address of the metrics server (0.0.0.0: every interface).",
+)
 @click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
 def watch(
     api: str,
@@ -220,6 +241,8 @@ def watch(
     max_interval: float | None,
     state_path: str | None,
     state_add: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     job_ids: tuple[str, ...],
 ) -> int:
     """Watch jobs until each succeeds, fails or is given up.
@@ -248,7 +271,7 @@ def watch(
     call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
     limit = None if timeout is None else timeout + safety_margin(timeout)
 
-    async def main() -> int:
+    async def main(exposed: Exposed | None) -> int:
         run = Run(refs)
         async with Client(
             conn.endpoint,
@@ -257,7 +280,12 @@ def watch(
             retry=RetryPolicy(timeout=call_timeout),
             on_retry=run.trouble.on_retry,
         ) as client:
+            if exposed is not None:
+                exposed.clients["watch"] = client
             report = reporter(run, json_lines=json_lines)
-            return await run_watch(client, refs, policy, run, report, limit=limit, state=state)
+            return await run_watch(
+                client, refs, policy, run, report, limit=limit, state=state, exposed=exposed
+            )
 
-    return anyio.run(main, backend="asyncio")
+    with serve_metrics(metrics_host, metrics_port) as exposed:  # before any request
+        return anyio.run(main, exposed, backend="asyncio")
