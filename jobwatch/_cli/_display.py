@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobwatch import Event, Transition
-from jobwatch._cli._errors import echo, redact
+from jobwatch._cli._errors import echo, shown
 from jobwatch._cli._jsonl import JsonReporter
 from jobwatch._cli._model import Node, Run, import_note, reason_name
 from jobwatch._cli._summary import Summary, summary_lines
@@ -126,7 +126,7 @@ class LiveReporter:
     def finish(self, summary: Summary) -> None:
         self._console.print()
         for line in summary_lines(summary):
-            self._console.print(Text(redact(line), style="red" if "!" in line[:4] else ""))
+            self._console.print(Text(shown(line), style="red" if "!" in line[:4] else ""))
 
     def render(self) -> Group:
         """The run as the terminal shows it now: head line, trouble line, table."""
@@ -137,9 +137,9 @@ class LiveReporter:
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """Print a rich table on stdout (``jobwatch list`` on a terminal); cells are text,
     never markup."""
-    table = Table(title=Text(redact(title)), header_style="bold")
+    table = Table(title=Text(shown(title)), header_style="bold")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(Text(redact(cell)) for cell in row))
+        table.add_row(*(Text(shown(cell)) for cell in row))
     Console(highlight=False, markup=False).print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -67,9 +68,32 @@ def redact(text: str) -> str:
     return text
 
 
-def echo(line: str, *, err: bool = False) -> None:
-    """Write one redacted line and flush it (``click.echo`` flushes)."""
-    click.echo(redact(line), err=err)
+# What a server string must not bring to a terminal: line breaks (a forged line),
+# escape sequences (a title, a cleared screen), direction overrides (reversed text).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": " "}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: str) -> str:
+    """``text`` redacted, its control characters written out (``\\n``, ``\\x1b``): one line."""
+    return _CONTROL.sub(_visible, redact(text))
+
+
+def echo(line: str, *, err: bool = False, exact: bool = False) -> None:
+    """Write one line, redacted and control characters written out, and flush it.
+
+    ``exact`` (JSON Lines, escaped by ``json.dumps``): only redacted.
+    """
+    click.echo(redact(line) if exact else shown(line), err=err)
 
 
 def _report(message: str) -> None:

@@ -85,7 +85,7 @@ class JsonReporter:
 
     def event(self, event: Event, node: Node) -> None:
         """Write the event's line."""
-        echo(json.dumps(event_json(event, self._run), ensure_ascii=False))
+        echo(json.dumps(event_json(event, self._run), ensure_ascii=False), exact=True)
 
     def tick(self) -> None:
         """Nothing: JSON Lines are written per event."""
@@ -93,4 +93,4 @@ class JsonReporter:
 
     def finish(self, summary: Summary) -> None:
         """Write the ``{"event": "summary", ...}`` line."""
-        echo(json.dumps(summary_json(summary), ensure_ascii=False))
+        echo(json.dumps(summary_json(summary), ensure_ascii=False), exact=True)

@@ -68,7 +68,7 @@ def list_jobs(
     rows = [[str(job_json(snapshot)[key] or "-") for key in _KEYS] for snapshot in jobs]
     if json_lines:
         for snapshot in jobs:
-            echo(json.dumps(job_json(snapshot), ensure_ascii=False))
+            echo(json.dumps(job_json(snapshot), ensure_ascii=False), exact=True)
     elif not jobs:
         echo(f"jobwatch: graph {graph_name} has no jobs", err=True)
     elif _display.is_terminal():

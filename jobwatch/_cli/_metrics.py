@@ -57,7 +57,8 @@ def serve_metrics(host: str, port: int | None) -> Iterator[Exposed | None]:
         raise CliError(f"--metrics-port: cannot listen on {host}:{port}: {reason}") from None
     server = served[0] if isinstance(served, tuple) else None
     bound = server.server_port if server is not None else port
-    echo(f"jobwatch: metrics on http://{host}:{bound}/metrics", err=True)
+    shown_host = f"[{host}]" if ":" in host else host  # an IPv6 address, in a URL
+    echo(f"jobwatch: metrics on http://{shown_host}:{bound}/metrics", err=True)
     try:
         yield exposed
     finally:

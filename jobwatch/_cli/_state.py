@@ -40,7 +40,7 @@ import anyio
 
 from jobwatch import Event
 from jobwatch._cli._display import Reporter
-from jobwatch._cli._errors import CliError, echo
+from jobwatch._cli._errors import CliError, echo, redact
 from jobwatch._cli._journal import Book, Loaded, event_record, parse
 from jobwatch._cli._model import Node, Run
 from jobwatch._cli._summary import Summary
@@ -82,6 +82,8 @@ class StateFile:
         self._queue: queue.Queue[_Item | None] = queue.Queue(MAX_QUEUED)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        #: The lock that keeps another run off FILE while this one has it (-1: none).
+        self.lock = -1
 
     @classmethod
     def open(cls, path: str, refs: Sequence[JobRef], *, add: bool) -> StateFile:
@@ -90,14 +92,17 @@ class StateFile:
         ``CliError`` (a usage error) when FILE's directory does not exist, FILE cannot
         be read, is not a journal, or holds other jobs.  Nothing is written yet.
         """
-        file = Path(path)
+        # Through a symbolic link to its target: compaction replaces the target, not the link.
+        file = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
         if not file.parent.is_dir():
             raise CliError(f"--state {path}: directory {file.parent} does not exist")
+        lock = _lock(file, path)
         loaded = _load(file)
         book = loaded.book
         _check_jobs(path, book, refs, add=add)
         state = cls(file, book, resumed=loaded.existed and bool(book.jobs))
         state._added = book.bind(refs)
+        state.lock = lock
         return state
 
     def prepare(self) -> None:
@@ -176,7 +181,8 @@ class StateFile:
                 os.close(self._fd)
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        text = redact(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        line = (text + "\n").encode()
         try:
             while line:  # one write; the loop only for a partial write
                 line = line[os.write(self._fd, line) :]
@@ -201,7 +207,9 @@ class StateFile:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 lines = self.book.lines()
-                out.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+                out.writelines(
+                    redact(json.dumps(line, separators=(",", ":"))) + "\n" for line in lines
+                )
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, self.path)
@@ -220,9 +228,53 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+#: The state-file locks this process holds, by lock file: kept until the process ends.
+_HELD: dict[str, int] = {}
+
+
+def _lock(file: Path, path: str) -> int:
+    """Lock FILE for this run (a lock file beside it); ``CliError`` when another run has it.
+
+    Two runs on one FILE would each replace it when compacting, and lose the other's
+    lines.  Held until the process ends (a run is one process).
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return -1
+    name = file.parent / f".{file.name}.jobwatch-lock"
+    held = _HELD.get(str(name))
+    if held is not None:  # this process has it already (a run is one process)
+        return held
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CliError(f"cannot write --state {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CliError(f"--state {path} is in use by another jobwatch run") from None
+    _HELD[str(name)] = fd
+    return fd
+
+
+def _read(file: Path) -> str:
+    """FILE's text; a last line cut inside a character (a kill) is kept, as torn."""
+    data = file.read_bytes()
+    complete, newline, rest = data.rpartition(b"\n")
+    text = (complete + newline).decode("utf-8")
+    try:
+        return text + rest.decode("utf-8")
+    except UnicodeDecodeError:
+        if not newline:
+            raise
+        return text + rest.decode("utf-8", errors="replace")
+
+
 def _load(file: Path) -> Loaded:
     try:
-        text = file.read_text(encoding="utf-8")
+        text = _read(file)
     except FileNotFoundError:
         return Loaded(Book(), existed=False)
     except (OSError, UnicodeDecodeError) as exc:
@@ -230,6 +282,8 @@ def _load(file: Path) -> Loaded:
         raise CliError(f"cannot read --state {file}: {why}") from None
     try:
         loaded = parse(text)
+    except RecursionError:
+        raise CliError(f"--state {file} is not a jobwatch state file (nested too deep)") from None
     except ValueError as exc:
         raise CliError(f"--state {file} is not a jobwatch state file ({exc})") from None
     if loaded.torn:

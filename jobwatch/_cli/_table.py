@@ -17,6 +17,7 @@ from rich.text import Text
 
 from jobwatch import JobState
 from jobwatch._cli._errors import redact
+from jobwatch._cli._errors import shown as visible
 from jobwatch._cli._model import Node, Run, api_of, graph_of, import_note, label
 
 __all__ = ["live_view", "shorten_middle"]
@@ -97,7 +98,7 @@ def live_view(run: Run, title: str, *, width: int, height: int) -> Group:
     head.append(_counts(nodes).replace(", ", " · "))
     parts: list[Text | Table] = [head]
     if trouble := run.trouble.line():
-        parts.append(Text(redact(trouble), style="yellow"))
+        parts.append(Text(visible(trouble), style="yellow"))
 
     rows = [
         (
@@ -122,11 +123,11 @@ def live_view(run: Run, title: str, *, width: int, height: int) -> Group:
     for indent, (name, state, elapsed, progress, text) in zip(indents, rows, strict=True):
         style = _STYLES.get(state.split(" (")[0], "")
         table.add_row(
-            Text(indent + shorten_middle(name, max(job - len(indent), 4))),
+            Text(indent + shorten_middle(visible(name), max(job - len(indent), 4))),
             Text(state, style=style),
             Text(elapsed),
             Text(progress),
-            Text(text if detail >= _MIN_DETAIL else ""),
+            Text(visible(text) if detail >= _MIN_DETAIL else ""),
         )
     parts.append(table)
     if hidden:

@@ -266,8 +266,6 @@ def watch(
     # a bad FILE is a usage error, found before any request
     state = StateFile.open(state_path, refs, add=state_add) if state_path else None
     conn = resolve_connection(endpoint, project_id, token)
-    if state is not None:
-        state.prepare()
     call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
     limit = None if timeout is None else timeout + safety_margin(timeout)
 
@@ -288,4 +286,6 @@ def watch(
             )
 
     with serve_metrics(metrics_host, metrics_port) as exposed:  # before any request
+        if state is not None:
+            state.prepare()  # FILE written once every usage error is behind
         return anyio.run(main, exposed, backend="asyncio")
