@@ -284,3 +284,36 @@ def test_importing_jobwatch_imports_neither_opentelemetry_nor_prometheus() -> No
     argv = [sys.executable, "-c", code]
     out = subprocess.run(argv, capture_output=True, text=True, check=True)  # noqa: S603
     assert out.stdout.strip() == "[]"
+
+
+def test_the_wheel_with_the_cli_extra_gives_a_working_command(
+    wheel: zipfile.ZipFile, tmp_path: Path
+) -> None:
+    """``pip install 'jobwatch[cli]'`` from the built wheel, in a fresh virtualenv."""
+    built = Path(str(wheel.filename))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)  # noqa: S603
+    python = venv / "bin" / "python"
+    done = subprocess.run(  # noqa: S603 - our interpreter and our wheel
+        [str(python), "-m", "pip", "install", "--quiet", f"{built}[cli]"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        said = [line.strip() for line in done.stderr.splitlines()]
+        if any(sign in line for line in said for sign in CANNOT_FETCH):
+            pytest.skip(f"cannot install the wheel's dependencies here: {said[-1][:200]}")
+        pytest.fail(f"pip install failed:\n{done.stderr}")
+    helped = subprocess.run(  # noqa: S603
+        [str(venv / "bin" / "jobwatch"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    commands = {
+        line.split()[0] for line in helped.stdout.split("Commands:")[1].splitlines() if line.strip()
+    }
+    assert commands == {"demo", "list", "sim", "watch"}, helped.stdout
