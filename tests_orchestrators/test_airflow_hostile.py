@@ -16,32 +16,14 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from temporalio.testing import ActivityEnvironment
 
-from jobwatch import EvsJob
-from jobwatch.airflow import HuaweiCloudJobSensor, HuaweiCloudJobTrigger
+from jobwatch.airflow import HuaweiCloudJobTrigger
 from jobwatch.airflow._connection import BadConnection
 from jobwatch.sim import ManualClock, Simulator
 from jobwatch.testing import SimulatedCloud, simulated_cloud, wait_for_requests
-from tests_orchestrators.conftest import AK, FAST, SK, P, set_connection
+from tests_orchestrators.conftest import AK, SK, P, set_connection
+from tests_orchestrators.test_airflow_sensor import sensor
+from tests_orchestrators.test_airflow_trigger import fire, trigger
 from tests_orchestrators.test_temporal_example import example
-
-
-def sensor(**kwargs: Any) -> HuaweiCloudJobSensor:
-    kwargs.setdefault("job", EvsJob("vol-1"))
-    kwargs.setdefault("policy", FAST)
-    return HuaweiCloudJobSensor(task_id="wait", **kwargs)
-
-
-def trigger(job: str = "vol-1", **kwargs: Any) -> HuaweiCloudJobTrigger:
-    kwargs.setdefault("policy", FAST)
-    return HuaweiCloudJobTrigger(job={"api": "evs", "job_id": job}, **kwargs)
-
-
-async def fire(made: HuaweiCloudJobTrigger) -> dict[str, Any]:
-    events = [event async for event in made.run()]
-    assert len(events) == 1
-    payload: dict[str, Any] = events[0].payload
-    return payload
-
 
 # --- the sensor's decision on malformed events ---------------------------------------------------
 

@@ -82,8 +82,6 @@ class StateFile:
         self._queue: queue.Queue[_Item | None] = queue.Queue(MAX_QUEUED)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        #: The lock that keeps another run off FILE while this one has it (-1: none).
-        self.lock = -1
 
     @classmethod
     def open(cls, path: str, refs: Sequence[JobRef], *, add: bool) -> StateFile:
@@ -96,13 +94,12 @@ class StateFile:
         file = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
         if not file.parent.is_dir():
             raise CliError(f"--state {path}: directory {file.parent} does not exist")
-        lock = _lock(file, path)
+        _lock(file, path)
         loaded = _load(file)
         book = loaded.book
         _check_jobs(path, book, refs, add=add)
         state = cls(file, book, resumed=loaded.existed and bool(book.jobs))
         state._added = book.bind(refs)
-        state.lock = lock
         return state
 
     def prepare(self) -> None:
@@ -232,7 +229,7 @@ def _fsync_directory(directory: Path) -> None:
 _HELD: dict[str, int] = {}
 
 
-def _lock(file: Path, path: str) -> int:
+def _lock(file: Path, path: str) -> None:
     """Lock FILE for this run (a lock file beside it); ``CliError`` when another run has it.
 
     Two runs on one FILE would each replace it when compacting, and lose the other's
@@ -241,11 +238,10 @@ def _lock(file: Path, path: str) -> int:
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
-        return -1
+        return
     name = file.parent / f".{file.name}.jobwatch-lock"
-    held = _HELD.get(str(name))
-    if held is not None:  # this process has it already (a run is one process)
-        return held
+    if str(name) in _HELD:  # this process has it already (a run is one process)
+        return
     try:
         fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -256,7 +252,6 @@ def _lock(file: Path, path: str) -> int:
         os.close(fd)
         raise CliError(f"--state {path} is in use by another jobwatch run") from None
     _HELD[str(name)] = fd
-    return fd
 
 
 def _read(file: Path) -> str:

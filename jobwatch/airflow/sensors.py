@@ -18,10 +18,9 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from jobwatch._events import GiveUpReason
-from jobwatch._exceptions import NotFoundError
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict
-from jobwatch.airflow._hub import Target
+from jobwatch.airflow._hub import Target, fetch_once
 from jobwatch.airflow._payload import (
     FAILED,
     GAVE_UP,
@@ -151,16 +150,13 @@ class HuaweiCloudJobSensor(BaseSensorOperator):  # type: ignore[misc]
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, payload))
 
     async def _fetch(self, ref: JobRef, target: Target) -> dict[str, Any] | None:
-        policy = PollPolicy(**self.policy)
-        async with target.new_client() as client:
-            try:
-                snapshot = await client.fetch(ref)
-            except NotFoundError:
-                now = time.monotonic()
-                first = self._first_poke = self._first_poke or now
-                if now - first < policy.not_found_grace:
-                    return None
-                return not_found(ref)
+        snapshot = await fetch_once(target, ref)  # the triggers' path, on this poke's loop
+        if snapshot is None:
+            now = time.monotonic()
+            first = self._first_poke = self._first_poke or now
+            if now - first < PollPolicy(**self.policy).not_found_grace:
+                return None
+            return not_found(ref)
         if not snapshot.terminal:
             return None
         return payload_of_snapshot(snapshot)
