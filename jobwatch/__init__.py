@@ -53,6 +53,7 @@ from jobwatch._exceptions import (
 from jobwatch._limits import RateLimit
 from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
+from jobwatch._regions import UnknownRegion, UnknownService, endpoint_for
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
 from jobwatch._version import __version__
@@ -106,10 +107,13 @@ __all__ = [
     "TransportCause",
     "TransportError",
     "UnknownAPIError",
+    "UnknownRegion",
+    "UnknownService",
     "WatchGaveUp",
     "Watcher",
     "WatcherStatistics",
     "__version__",
+    "endpoint_for",
     "wait_for",
     "wait_for_sync",
 ]

@@ -57,6 +57,7 @@ from jobwatch._kinds import ApiKind, kind_of
 from jobwatch._limits import RateLimit, SlidingWindowLimiter, ThrottleGate
 from jobwatch._policies import RetryPolicy
 from jobwatch._refs import JobRef, validate_id
+from jobwatch._regions import check_service, endpoint_for
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
 from jobwatch._snapshot import JobSnapshot
 from jobwatch._version import __version__
@@ -261,8 +262,43 @@ class Client:
         project = project_id or project_id_from_env()
         if not project:
             raise ValueError("no project ID: pass project_id or set HUAWEICLOUD_SDK_PROJECT_ID")
-        kwargs.setdefault("auth", AKSKAuth.from_env())
+        if "auth" not in kwargs:  # not setdefault: an auth given needs no AK/SK in the env
+            kwargs["auth"] = AKSKAuth.from_env()
         return cls(endpoint, project, **kwargs)
+
+    @classmethod
+    def for_region(
+        cls,
+        service: str,
+        region: str,
+        project_id: str | None = None,
+        *,
+        endpoint: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A client for jobwatch's API ``service`` in ``region``, its endpoint from the
+        region table.
+
+        ``service`` is an API name (``evs``, ``ecs``, ``cce``, ``ges-v2``...), ``region``
+        a region id (``cn-north-4``).  The endpoint is, first to last: ``endpoint``
+        when given (the service name is still checked; ``ges-engine``, served at a
+        graph's own address, needs it); the official SDK's variable
+        ``HUAWEICLOUD_SDK_REGION_{SERVICE}_{REGION}``; its profile file
+        ``~/.huaweicloud/regions.yaml``; the region table (see ``jobwatch.endpoint_for``).
+        ``UnknownService`` or ``UnknownRegion`` before any request, and before any
+        credentials are read, when there is none.  The project and credentials
+        are those of ``from_env``: ``project_id`` or ``HUAWEICLOUD_SDK_PROJECT_ID``;
+        ``auth`` from ``kwargs`` or ``HUAWEICLOUD_SDK_AK``/``_SK``/``_SECURITY_TOKEN``.
+        Other ``kwargs`` go to ``Client``::
+
+            async with Client.for_region("ecs", "ap-southeast-1") as client:
+                snapshot = await client.fetch(job)
+        """
+        if endpoint is None:
+            endpoint = endpoint_for(service, region)
+        else:
+            check_service(service)  # a misspelt service is an error even so
+        return cls.from_env(endpoint, project_id, **kwargs)
 
     def __repr__(self) -> str:
         return (

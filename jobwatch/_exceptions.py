@@ -20,6 +20,8 @@ Every error derives from ``JobwatchError``::
     ├── ResponseValidationError         the body is not JSON, not the API's shape, or cannot be read
     │   └── ResponseTooLarge            the body is larger than the configured cap
     ├── PollFailed                      one poll failed in an unexpected way (``__cause__``)
+    ├── UnknownService (ValueError)     no regional endpoint for the service (``_regions``)
+    ├── UnknownRegion (ValueError)      the service is not known in the region (``_regions``)
     ├── WatchGaveUp                     ``Watcher.wait``: the watcher gave up on the job
     └── JobFailed                       ``Watcher.wait(raise_on_failure=True)``: the job failed
 

@@ -14,13 +14,14 @@ This module reads any object with ``login``, ``password`` and ``extra_dejson``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from jobwatch._client import Client, check_endpoint
 from jobwatch._kinds import kind_of, validate_id
 from jobwatch._refs import JobRef
+from jobwatch._regions import UnknownRegion, UnknownService
+from jobwatch._regions import endpoint_for as regional_endpoint
 from jobwatch.airflow._hub import Target
 
 __all__ = [
@@ -31,13 +32,6 @@ __all__ = [
     "endpoint_for",
     "target_from_connection",
 ]
-
-_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+")
-
-# The host of each API's service in a region: Huawei's endpoint pattern,
-# https://{service}.{region}.myhuaweicloud.com (the official SDK's region lists).
-_SERVICE_OF_API = {"evs": "evs", "ges": "ges"}
-
 
 #: The ``Client`` options a trigger may set (JSON numbers).
 CLIENT_OPTIONS = frozenset({"timeout", "max_in_flight", "max_body_bytes", "unreachable_timeout"})
@@ -75,16 +69,15 @@ class ConnectionLike(Protocol):
 
 
 def endpoint_for(ref: JobRef, region: str) -> str:
-    """The endpoint of ``ref``'s service in ``region`` (``BadConnection`` when there is none)."""
-    api = kind_of(ref).name
-    service = _SERVICE_OF_API.get(api)
-    if service is None:
-        raise BadConnection(
-            f"{api} jobs are served at the graph's own address: give an endpoint, not a region"
-        )
-    if not _REGION.fullmatch(region):
-        raise BadConnection(f"{region!r} is not a region name (like cn-north-4)")
-    return f"https://{service}.{region}.myhuaweicloud.com"
+    """The endpoint of ``ref``'s service in ``region`` (``BadConnection`` when there is none).
+
+    From jobwatch's region table, with the official SDK's overrides
+    (``jobwatch.endpoint_for``).
+    """
+    try:
+        return regional_endpoint(kind_of(ref).name, region)
+    except (UnknownService, UnknownRegion) as exc:
+        raise BadConnection(str(exc)) from None
 
 
 def _text(extra: Mapping[str, Any], key: str, conn_id: str) -> str | None:
