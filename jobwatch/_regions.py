@@ -284,8 +284,8 @@ def _unknown_region(service: str, spec: _Service, region: object) -> UnknownRegi
     text = region if isinstance(region, str) else ""
     close = _close(text, known)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    if isinstance(region, str) and _REGION_ID.fullmatch(region):
-        where = f"set {env_variable(service, region)} to its endpoint if it is there"
+    if text and len(text) <= 64 and _REGION_ID.fullmatch(text):
+        where = f"set {env_variable(service, text)} to its endpoint if it is there"
     else:
         where = "a region id is lower-case words and digits joined by '-', like cn-north-4"
     return UnknownRegion(
