@@ -137,9 +137,10 @@ class Client:
 
     ``endpoint`` is the service's base URL (``https://evs.{region}.myhuaweicloud.com``,
     ``https://ges.{region}.myhuaweicloud.com``, or a graph's access address for
-    engine jobs).  ``auth`` is a ``TokenAuth``, an ``AKSKAuth``, any ``httpx.Auth``, or
-    a credential provider: a sync or async callable returning a token, an ``(ak, sk)``
-    or ``(ak, sk, security_token)`` tuple, or ``Credentials`` with an expiry.  A
+    engine jobs; ``Client.for_region`` builds it from a region id).  ``auth`` is a
+    ``TokenAuth``, an ``AKSKAuth``, any ``httpx.Auth``, or a credential provider: a
+    sync or async callable returning a token, an ``(ak, sk)`` or
+    ``(ak, sk, security_token)`` tuple, or ``Credentials`` with an expiry.  A
     provider is asked before the first request, ahead of the expiry, and once more
     after an HTTP 401 (a token that expired); if the new credentials are refused too,
     the call fails with ``AuthenticationError``.
