@@ -28,7 +28,7 @@ SDK's profile file (``ProfileRegionProvider``: ``~/.huaweicloud/regions.yaml``,
 or the file ``HUAWEICLOUD_SDK_REGIONS_FILE`` names) comes next, read as the SDK
 reads it; reading it takes PyYAML (a dependency of the SDK, not of jobwatch):
 when the file is there and PyYAML is not, ``endpoint_for`` says so rather than
-ignore the file.
+ignore the file.  It is read at each call (the SDK reads it once per process).
 """
 
 from __future__ import annotations
@@ -239,8 +239,8 @@ def endpoint_for(service: str, region: str, *, environ: Mapping[str, str] | None
 
 
 def first_endpoint(value: str, source: str) -> str:
-    """The first of a comma-separated list of endpoints, checked (``ValueError`` naming
-    ``source``, never echoing the value: it may carry a pasted secret)."""
+    """The first of a comma-separated list of endpoints, checked as ``Client`` checks
+    one (``ValueError`` naming ``source``; a user or password in it is never shown)."""
     from jobwatch._client import check_endpoint  # the client imports this module
 
     first = value.split(",", 1)[0].strip()
