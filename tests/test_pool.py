@@ -23,6 +23,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobwatch import (
     AKSKAuth,
@@ -581,3 +583,63 @@ async def test_a_token_resumed_in_a_new_process_with_a_pool(
     assert all(line.get("state") == "succeeded" for line in first + second if line["final"])
     assert summary["clients"] == len(SERVICES)
     assert summary["requests"] > 0
+
+
+# -- model: which endpoint each job is on, through watch, export and resume ----------
+
+ENDPOINTS = ["https://evs-a.sim.test", "https://evs-b.sim.test", "https://ges.sim.test"]
+Plan = list[tuple[str, int, str]]  # (job id, endpoint index, project)
+plans = st.lists(
+    st.tuples(st.sampled_from("abcdef"), st.integers(0, 2), st.sampled_from([P, "p2"])),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans, allowed=st.sets(st.integers(0, 2)))
+def test_model_jobs_stay_on_their_endpoint_through_tokens(plan: Plan, allowed: set[int]) -> None:
+    anyio.run(_check_plan, plan, allowed)
+
+
+async def _check_plan(plan: Plan, allowed: set[int]) -> None:
+    delayed = PollPolicy(first_poll_delay=3600)  # no poll: the model is about placement
+    model: dict[JobRef, tuple[str, str]] = {}
+    async with ClientPool(transport_for=lambda e: _no_requests()) as pool:
+        async with Watcher(pool, policy=delayed) as watcher:
+            for job_id, at, project in plan:
+                ref, where = EvsJob(job_id), (ENDPOINTS[at], project)
+                if model.get(ref, where) != where:
+                    with pytest.raises(ValueError, match="a reference is watched on one"):
+                        watcher.watch(ref, endpoint=where[0], project_id=project)
+                else:
+                    watcher.watch(ref, endpoint=where[0], project_id=project)
+                    model[ref] = where
+            token = json.loads(json.dumps(watcher.export_state()))
+            stats = watcher.statistics()
+        assert stats.jobs_open == len(model)
+        assert stats.clients == len(set(model.values()))
+        assert {
+            EvsJob(job["ref"]["job_id"]): (job["endpoint"], job["project_id"])
+            for job in token["jobs"]
+        } == model
+    reachable = [ENDPOINTS[i] for i in allowed]
+    routed = ClientPool(endpoints=reachable, transport_for=lambda e: _no_requests())
+    async with routed, Watcher(routed, policy=delayed) as watcher:
+        if all(endpoint in reachable for endpoint, _ in model.values()):
+            assert watcher.resume(token) == len(model)
+            assert json.loads(json.dumps(watcher.export_state())) == token
+        else:
+            with pytest.raises(EndpointNotInPool):
+                watcher.resume(token)
+            assert watcher.statistics().jobs_watched == 0
+            assert routed.clients() == []
+    # The same token in version 1: every job goes to the one client given.
+    old = [
+        {k: v for k, v in job.items() if k not in ("endpoint", "project_id")}
+        for job in token["jobs"]
+    ]
+    client = Client(ENDPOINTS[0], P, transport=_no_requests())
+    async with client, Watcher(client, policy=delayed) as watcher:
+        assert watcher.resume({"version": 1, "jobs": old}) == len(model)
+        placed = {(job["endpoint"], job["project_id"]) for job in watcher.export_state()["jobs"]}
+        assert placed <= {(ENDPOINTS[0], P)}
