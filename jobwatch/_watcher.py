@@ -218,8 +218,10 @@ class Watcher:
         another one (watch it there once it ended).  A job whose watch ended is
         watched again, with an outcome of its own.
         """
+        self._running()
         chosen = self._client_for(client, endpoint, project_id)
-        self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
+        if self._elsewhere_possible(chosen):
+            self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
         self._start(ref, chosen, anyio.current_time())
 
     def watch_many(
@@ -236,10 +238,12 @@ class Watcher:
         For very many jobs at once (say 100,000), ``awatch_many`` lets other tasks
         run while they are registered.
         """
+        self._running()
         chosen = self._client_for(client, endpoint, project_id)
-        refs = list(refs)
-        for ref in refs:  # all checked before any is added
-            self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
+        if self._elsewhere_possible(chosen):
+            refs = list(refs)
+            for ref in refs:  # all checked before any is added
+                self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
         now = anyio.current_time()
         for ref in refs:
             self._start(ref, chosen, now)
@@ -265,6 +269,12 @@ class Watcher:
                 batch.clear()
                 await anyio.lowlevel.checkpoint()
         self.watch_many(batch, client=chosen)
+
+    def _elsewhere_possible(self, client: Client) -> bool:
+        """False when every job so far has ``client``'s endpoint and project (as with
+        one client): no reference can then be open elsewhere, and none is checked."""
+        where = (client.endpoint, client.project_id)
+        return any((c.endpoint, c.project_id) != where for c in self._used.values())
 
     def _check_elsewhere(self, ref: JobRef, endpoint: str, project_id: str) -> None:
         """``ValueError`` when ``ref`` is open on another endpoint or project."""
