@@ -63,7 +63,7 @@ class WatcherStatistics:
     errors: int
     events: int
     requests_saved: int
-    clients: int = 1
+    clients: int = 0
 
 
 class Watcher:
@@ -82,7 +82,8 @@ class Watcher:
     ``wait`` of a job not watched yet) is an error.  ``concurrency`` defaults to
     the client's ``max_in_flight``, or with a pool to four times the
     ``max_in_flight`` of its clients (four endpoints at full speed; a slow
-    endpoint's requests wait on its own client, but they hold workers).
+    endpoint's requests wait on its own client, but they hold workers).  The
+    watcher never closes its client or pool: close them after it.
 
     Use it as an async context manager, once; leaving the block cancels the
     polling.  The block's own exception leaves it as itself (not an
