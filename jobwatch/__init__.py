@@ -7,7 +7,8 @@ synchronous code ``wait_for_sync``)::
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
         snapshot = await jobwatch.wait_for(jobwatch.EvsJob("ff8080..."), client=client)
 
-``Watcher`` watches many jobs at once and emits their state changes.
+``Watcher`` watches many jobs at once and emits their state changes; with a
+``ClientPool``, on many endpoints and projects.
 
 The simulator of the four APIs lives in ``jobwatch.sim`` (the ``sim`` extra
 adds uvicorn, to serve it on a socket); pytest fixtures over it in
@@ -52,6 +53,7 @@ from jobwatch._exceptions import (
 )
 from jobwatch._limits import RateLimit
 from jobwatch._policies import PollPolicy, RetryPolicy
+from jobwatch._pool import ClientOptions, ClientPool, EndpointNotInPool
 from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
 from jobwatch._regions import UnknownRegion, UnknownService, endpoint_for
 from jobwatch._retry import RetryDetails
@@ -67,11 +69,14 @@ __all__ = [
     "BadRequestError",
     "CertificateError",
     "Client",
+    "ClientOptions",
+    "ClientPool",
     "ClientStatistics",
     "ConnectError",
     "CredentialProvider",
     "Credentials",
     "CredentialsUnavailable",
+    "EndpointNotInPool",
     "EndpointUnreachable",
     "Event",
     "EvsJob",

@@ -1,15 +1,20 @@
 """Resume tokens: the watched jobs and their last delivered states, as plain JSON data.
 
-Format (version 1)::
+Format (version 2)::
 
-    {"version": 1,
-     "jobs": [{"ref": {"api": "evs", "job_id": "..."},
+    {"version": 2,
+     "jobs": [{"ref": {"api": "evs", "job_id": "..."},   # "api" names the service
+               "endpoint": "https://evs.cn-north-4.myhuaweicloud.com",
+               "project_id": "...",                      # the client it was polled with
                "state": "running" | null,      # last state delivered to the consumer
                "seen": true,                   # answered at least once (404 now = expired)
                "subs": [{"ref": {...}, "parent": {...}, "state": "running",
                          "final": true}]}]}   # its final event (a give-up) was delivered
 
-``final`` is optional (false when absent).
+``final`` is optional (false when absent).  Version 1 tokens, the same without
+``endpoint`` and ``project_id``, are read too: their jobs name no client
+(``ResumedJob.endpoint`` None), and go to the one the caller gives.  Nothing
+secret is in a token: credentials stay with the clients.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict
+from jobwatch._pool import endpoint_key
+from jobwatch._refs import JobRef, ref_from_dict, ref_to_dict, validate_id
 from jobwatch._snapshot import JobState
 from jobwatch._tracking import Tracked
 
-VERSION = 1
+VERSION = 2
+#: The versions ``load_state`` reads.
+READS = (1, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,9 @@ class ResumedJob:
     state: JobState | None
     seen: bool
     subs: dict[JobRef, tuple[JobRef, JobState, bool]] = field(default_factory=dict)
+    #: The endpoint and project of the client it was polled with (None: a version 1 token).
+    endpoint: str | None = None
+    project_id: str | None = None
 
 
 def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
@@ -54,6 +65,8 @@ def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
         entries.append(
             {
                 "ref": ref_to_dict(job.ref),
+                "endpoint": job.client.endpoint,
+                "project_id": job.client.project_id,
                 "state": job.delivered.value if job.delivered is not None else None,
                 "seen": job.seen and job.delivered is not None,
                 "subs": subs,
@@ -65,13 +78,13 @@ def dump_state(jobs: Iterable[Tracked]) -> dict[str, Any]:
 def load_state(token: object) -> list[ResumedJob]:
     """Read a token; ``ValueError`` naming what is wrong when it is not one."""
     version = token.get("version") if isinstance(token, Mapping) else None
-    if not isinstance(token, Mapping) or type(version) is not int or version != VERSION:
+    if not isinstance(token, Mapping) or type(version) is not int or version not in READS:
         # (``type(...) is int``: True == 1, but true is not a version)
-        raise ValueError(f"not a jobwatch resume token (version {VERSION} expected)")
+        raise ValueError(f"not a jobwatch resume token (version {VERSION} or 1 expected)")
     jobs = token.get("jobs")
     if not isinstance(jobs, list):
         raise ValueError("resume token: 'jobs' must be a list")
-    return [_load_job(entry) for entry in jobs]
+    return [_load_job(entry, version) for entry in jobs]
 
 
 def _state(value: object) -> JobState | None:
@@ -83,7 +96,18 @@ def _state(value: object) -> JobState | None:
         raise ValueError(f"resume token: unknown state {str(value)[:20]!r}") from None
 
 
-def _load_job(entry: object) -> ResumedJob:
+def _client_of(entry: Mapping[str, Any], ref: JobRef) -> tuple[str, str]:
+    """The endpoint and project of a version 2 job."""
+    endpoint, project_id = entry.get("endpoint"), entry.get("project_id")
+    if not isinstance(endpoint, str) or not isinstance(project_id, str):
+        raise ValueError(f"resume token: job {ref} needs an 'endpoint' and a 'project_id'")
+    try:
+        return endpoint_key(endpoint), validate_id("project_id", project_id)
+    except ValueError as exc:
+        raise ValueError(f"resume token: job {ref}: {exc}") from None
+
+
+def _load_job(entry: object, version: int) -> ResumedJob:
     if not isinstance(entry, Mapping):
         raise ValueError("resume token: each job must be an object")
     subs: dict[JobRef, tuple[JobRef, JobState, bool]] = {}
@@ -102,9 +126,12 @@ def _load_job(entry: object) -> ResumedJob:
     if state is not None and state.terminal:
         # A delivered final state takes a job out of the tokens jobwatch writes.
         raise ValueError(f"resume token: job {ref} has a final state ({state.value})")
+    endpoint, project_id = _client_of(entry, ref) if version >= 2 else (None, None)
     return ResumedJob(
         ref=ref,
         state=state,
         seen=bool(entry.get("seen")),
         subs=subs,
+        endpoint=endpoint,
+        project_id=project_id,
     )

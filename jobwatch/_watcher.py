@@ -26,8 +26,9 @@ from jobwatch._jobtable import JobTable
 from jobwatch._outcomes import Gather, Outcomes
 from jobwatch._policies import PollPolicy
 from jobwatch._poller import Poller, PollTracer, Target
+from jobwatch._pool import ClientPool
 from jobwatch._refs import JobRef
-from jobwatch._resume import dump_state, load_state
+from jobwatch._resume import ResumedJob, dump_state, load_state
 from jobwatch._snapshot import JobSnapshot, JobState
 from jobwatch._stream import EventStream
 from jobwatch._tracking import SubJob, Tracked, unwatched
@@ -37,15 +38,21 @@ __all__ = ["Watcher", "WatcherStatistics"]
 
 logger = logging.getLogger("jobwatch")
 
+#: With a pool, the workers per ``max_in_flight`` slot of one client.
+POOL_WORKERS_PER_CLIENT_SLOT = 4
+
 
 @dataclass(frozen=True, slots=True)
 class WatcherStatistics:
     """A watcher's counters.
 
     ``requests``, ``retries`` and ``errors`` count the HTTP requests, retries and
-    failed calls of this watcher's polls, whichever client each job uses;
-    ``requests_saved`` counts the polls that rode on another job's request
-    (engine jobs of one graph share one list request).
+    failed calls of this watcher's polls, summed over every client its jobs use
+    (a client shared with other code counts only this watcher's requests here;
+    its own ``statistics()`` counts them all); ``clients`` is how many clients
+    its jobs were given so far; ``requests_saved`` counts the polls that rode on
+    another job's request (engine jobs of one graph, on one client, share one
+    list request).
     """
 
     jobs_watched: int
@@ -56,6 +63,7 @@ class WatcherStatistics:
     errors: int
     events: int
     requests_saved: int
+    clients: int = 0
 
 
 class Watcher:
@@ -63,8 +71,19 @@ class Watcher:
 
     One scheduler task keeps a heap of next-poll times and hands due jobs to a
     few worker tasks, so that in-flight requests stay within ``concurrency``
-    (default: the client's ``max_in_flight``) whatever the number of jobs.  Jobs
-    that one request answers (engine jobs of one graph) are polled together.
+    whatever the number of jobs.  Jobs that one request answers (engine jobs of
+    one graph, on the same client) are polled together.
+
+    ``Watcher(client)`` polls every job with ``client`` unless ``watch`` is given
+    another (``client=``).  ``Watcher(pool)``, with a ``ClientPool``, watches jobs
+    on many endpoints and projects: ``watch(ref, endpoint=..., project_id=...)``
+    polls ``ref`` with the pool's client for them, each client keeping its own
+    rate limit; there is no default client then, so ``watch(ref)`` alone (and
+    ``wait`` of a job not watched yet) is an error.  ``concurrency`` defaults to
+    the client's ``max_in_flight``, or with a pool to four times the
+    ``max_in_flight`` of its clients (four endpoints at full speed; a slow
+    endpoint's requests wait on its own client, but they hold workers).  The
+    watcher never closes its client or pool: close them after it.
 
     Use it as an async context manager, once; leaving the block cancels the
     polling.  The block's own exception leaves it as itself (not an
@@ -94,7 +113,7 @@ class Watcher:
 
     def __init__(
         self,
-        client: Client,
+        client: Client | ClientPool,
         *,
         policy: PollPolicy | None = None,
         buffer: int = 1024,
@@ -108,9 +127,20 @@ class Watcher:
             raise ValueError("buffer must be at least 1")
         if concurrency is not None and concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.client = client
+        #: The default client (None for a watcher made with a pool).
+        self.client: Client | None = None
+        #: The pool (None for a watcher made with a client).
+        self.pool: ClientPool | None = None
+        if isinstance(client, ClientPool):
+            self.pool = client
+            default = POOL_WORKERS_PER_CLIENT_SLOT * client.max_in_flight
+        else:
+            self.client = client
+            default = client.max_in_flight
         self.policy = policy or PollPolicy()
-        self._concurrency = concurrency or client.max_in_flight
+        self._concurrency = concurrency or default
+        #: Every client a job was given (by id: ``Client`` may define equality).
+        self._used: dict[int, Client] = {}
         self._rng = random.Random(seed)
         self._outcomes = Outcomes(keep_outcomes)
         self._stream: EventStream[Tracked] = EventStream(
@@ -171,38 +201,117 @@ class Watcher:
 
     # -- adding and removing jobs ---------------------------------------------------
 
-    def watch(self, ref: JobRef, *, client: Client | None = None) -> None:
+    def watch(
+        self,
+        ref: JobRef,
+        *,
+        client: Client | None = None,
+        endpoint: str | None = None,
+        project_id: str | None = None,
+    ) -> None:
         """Start watching ``ref`` (no-op while it is watched). Does not block.
 
-        A job whose watch ended is watched again, with an outcome of its own.
+        The job is polled with ``client``; or, on a watcher made with a
+        ``ClientPool``, with the pool's client of ``endpoint`` and ``project_id``
+        (default: the pool's project; ``EndpointNotInPool`` when the pool may not
+        reach it); or with the watcher's client.  A reference names one job, watched
+        on one endpoint and project at a time: ``ValueError`` when it is open on
+        another one (watch it there once it ended).  A job whose watch ended is
+        watched again, with an outcome of its own.
         """
-        self._start(ref, client or self.client, anyio.current_time())
+        self._running()
+        chosen = self._client_for(client, endpoint, project_id)
+        if self._elsewhere_possible(chosen):
+            self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
+        self._start(ref, chosen, anyio.current_time())
 
-    def watch_many(self, refs: Iterable[JobRef], *, client: Client | None = None) -> None:
-        """Start watching every reference in ``refs``. Does not block.
+    def watch_many(
+        self,
+        refs: Iterable[JobRef],
+        *,
+        client: Client | None = None,
+        endpoint: str | None = None,
+        project_id: str | None = None,
+    ) -> None:
+        """Start watching every reference in ``refs`` (all with one client: see ``watch``).
+        Does not block.
 
         For very many jobs at once (say 100,000), ``awatch_many`` lets other tasks
         run while they are registered.
         """
-        client = client or self.client
+        self._running()
+        chosen = self._client_for(client, endpoint, project_id)
+        if self._elsewhere_possible(chosen):
+            refs = list(refs)
+            for ref in refs:  # all checked before any is added
+                self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
         now = anyio.current_time()
         for ref in refs:
-            self._start(ref, client, now)
+            self._start(ref, chosen, now)
 
     async def awatch_many(
-        self, refs: Iterable[JobRef], *, client: Client | None = None, chunk: int = 1000
+        self,
+        refs: Iterable[JobRef],
+        *,
+        client: Client | None = None,
+        endpoint: str | None = None,
+        project_id: str | None = None,
+        chunk: int = 1000,
     ) -> None:
         """Like ``watch_many``, letting other tasks run after every ``chunk`` jobs."""
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
+        chosen = self._client_for(client, endpoint, project_id)
         batch: list[JobRef] = []
         for ref in refs:
             batch.append(ref)
             if len(batch) >= chunk:
-                self.watch_many(batch, client=client)
+                self.watch_many(batch, client=chosen)
                 batch.clear()
                 await anyio.lowlevel.checkpoint()
-        self.watch_many(batch, client=client)
+        self.watch_many(batch, client=chosen)
+
+    def _elsewhere_possible(self, client: Client) -> bool:
+        """False when every job so far has ``client``'s endpoint and project (as with
+        one client): no reference can then be open elsewhere, and none is checked."""
+        where = (client.endpoint, client.project_id)
+        return any((c.endpoint, c.project_id) != where for c in self._used.values())
+
+    def _check_elsewhere(self, ref: JobRef, endpoint: str, project_id: str) -> None:
+        """``ValueError`` when ``ref`` is open on another endpoint or project."""
+        job = self._table.restarting(ref) or self._table.open.get(ref)
+        if job is None or job.removed:
+            return
+        there = job.client
+        if (there.endpoint, there.project_id) != (endpoint, project_id):
+            raise ValueError(
+                f"{ref} is watched on {there.endpoint} (project {there.project_id}) already, "
+                f"not on {endpoint} (project {project_id}): a reference is watched on one "
+                "endpoint at a time"
+            )
+
+    def _client_for(
+        self, client: Client | None, endpoint: str | None, project_id: str | None
+    ) -> Client:
+        """The client ``watch`` was asked to use (see there)."""
+        if client is not None:
+            if endpoint is not None or project_id is not None:
+                raise ValueError("pass client, or endpoint and project_id, not both")
+            return client
+        if endpoint is not None:
+            if self.pool is None:
+                raise ValueError(
+                    "endpoint= needs a watcher made with a ClientPool (or pass client=)"
+                )
+            return self.pool.client(endpoint, project_id)
+        if project_id is not None:
+            raise ValueError("project_id= needs endpoint= too")
+        if self.client is None:
+            raise ValueError(
+                "this watcher has a pool and no default client: "
+                "pass endpoint= (and project_id=), or client="
+            )
+        return self.client
 
     def unwatch(self, ref: JobRef) -> None:
         """Stop watching ``ref``: it ends with a ``GaveUp`` of reason ``removed``.
@@ -232,6 +341,7 @@ class Watcher:
         self._running()
         job = self._table.start(ref, client, now, self.policy.timeout, state, seen, subs)
         if job is not None:
+            self._used.setdefault(id(job.client), job.client)
             self._poller.schedule(job, now + self.policy.first_poll_delay)
 
     def _restarted(self, job: Tracked) -> None:
@@ -346,6 +456,7 @@ class Watcher:
             errors=ledger.errors,
             events=self._stream.emitted,
             requests_saved=poller.saved,
+            clients=len(self._used),
         )
 
     def export_state(self) -> dict[str, Any]:
@@ -360,14 +471,57 @@ class Watcher:
     def resume(self, token: object, *, client: Client | None = None) -> int:
         """Watch the jobs of a token from ``export_state``; returns how many were added.
 
-        ``ValueError`` when the token is not one (and nothing is added).  Deadlines
-        start again from now.
+        A token records each job's endpoint and project.  With ``client`` (or on a
+        watcher made with a client) every job must be on that client's endpoint
+        and project; on a watcher made with a pool, each job gets the pool's
+        client of its endpoint and project.  Jobs of a version 1 token name no
+        endpoint: they go to ``client``, or to the watcher's client.
+
+        ``ValueError`` when the token is not one, when a job is on another
+        endpoint or project than ``client``, or when the pool may not reach a
+        job's endpoint (``EndpointNotInPool``): the error names the job and the
+        endpoint, and nothing is added.  Deadlines start again from now.
         """
         jobs = load_state(token)
+        self._running()
+        chosen = [self._resumed_client(entry, client) for entry in jobs]
+        for entry, (endpoint, project_id, _) in zip(jobs, chosen, strict=True):
+            self._check_elsewhere(entry.ref, endpoint, project_id)
         now = anyio.current_time()
-        for entry in jobs:
-            self._start(entry.ref, client or self.client, now, entry.state, entry.seen, entry.subs)
+        for entry, (_, _, make) in zip(jobs, chosen, strict=True):
+            self._start(entry.ref, make(), now, entry.state, entry.seen, entry.subs)
         return len(jobs)
+
+    def _resumed_client(
+        self, entry: ResumedJob, client: Client | None
+    ) -> tuple[str, str, Callable[[], Client]]:
+        """The endpoint, project and client (as a call: nothing is made before every
+        job was checked) of a job of a token; ``ValueError`` when there is none."""
+        given = client or self.client
+        if entry.endpoint is None or entry.project_id is None:
+            if given is None:
+                raise ValueError(
+                    f"resume token: job {entry.ref} names no endpoint (a version 1 token): "
+                    "pass client="
+                )
+            default = given
+            return default.endpoint, default.project_id, lambda: default
+        endpoint, project_id = entry.endpoint, entry.project_id
+        if given is None or (client is None and self.pool is not None):
+            pool = self.pool
+            assert pool is not None  # a watcher has a client or a pool
+            try:
+                pool.check(endpoint, project_id)
+            except ValueError as exc:
+                raise type(exc)(f"resume token: job {entry.ref}: {exc}") from None
+            return endpoint, project_id, lambda: pool.client(endpoint, project_id)
+        if (endpoint, project_id) != (given.endpoint, given.project_id):
+            raise ValueError(
+                f"resume token: job {entry.ref} is on {endpoint} (project {project_id}), "
+                f"not on this client's {given.endpoint} (project {given.project_id})"
+            )
+        same = given
+        return endpoint, project_id, lambda: same
 
 
 class _EventIterator:

@@ -168,7 +168,8 @@ class JobwatchInstrumentor:
         key = id(watcher)
         self._last_watched[key] = 0
         weakref.finalize(watcher, self._retire, key)
-        self.instrument_client(watcher.client)
+        if watcher.client is not None:  # (a pool's clients: as their jobs are polled)
+            self.instrument_client(watcher.client)
         watcher._instrument(_Tracer(self), self._emitted)
 
     def uninstrument(self, watcher: Watcher) -> None:
