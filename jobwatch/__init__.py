@@ -52,7 +52,22 @@ from jobwatch._exceptions import (
 )
 from jobwatch._limits import RateLimit
 from jobwatch._policies import PollPolicy, RetryPolicy
-from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
+from jobwatch._refs import (
+    BmsJob,
+    DcsJob,
+    DehJob,
+    EcsJob,
+    EvsJob,
+    EvsV2Job,
+    GesEngineJob,
+    GesJob,
+    GesVersion,
+    ImsCloudImagesJob,
+    ImsJob,
+    JobRef,
+    SdrsJob,
+    VpcJob,
+)
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
 from jobwatch._version import __version__
@@ -64,6 +79,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BmsJob",
     "CertificateError",
     "Client",
     "ClientStatistics",
@@ -71,9 +87,13 @@ __all__ = [
     "CredentialProvider",
     "Credentials",
     "CredentialsUnavailable",
+    "DcsJob",
+    "DehJob",
+    "EcsJob",
     "EndpointUnreachable",
     "Event",
     "EvsJob",
+    "EvsV2Job",
     "FetchResult",
     "GaveUp",
     "GesEngineJob",
@@ -82,6 +102,8 @@ __all__ = [
     "GiveUpReason",
     "ImportDetail",
     "ImportFile",
+    "ImsCloudImagesJob",
+    "ImsJob",
     "JobFailed",
     "JobNotFound",
     "JobRef",
@@ -100,12 +122,14 @@ __all__ = [
     "ResponseValidationError",
     "RetryDetails",
     "RetryPolicy",
+    "SdrsJob",
     "ServerError",
     "TokenAuth",
     "Transition",
     "TransportCause",
     "TransportError",
     "UnknownAPIError",
+    "VpcJob",
     "WatchGaveUp",
     "Watcher",
     "WatcherStatistics",
