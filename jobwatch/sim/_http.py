@@ -52,8 +52,12 @@ def api_error(api: ApiName, status: int, code: str, message: str) -> Response:
     EVS ``{"error": {"message", "code"}}``; GES v1.0 ``{"errorMessage", "errorCode"}``;
     GES v2 ``{"error_msg", "error_code"}``; the engine adds ``"result": "failed"``.
     """
-    body: dict[str, object]
-    if api == "evs":
+    from jobwatch.sim._family import error_body  # (it builds on this module)
+
+    body: dict[str, object] | None = error_body(api, code, message)
+    if body is not None:
+        pass
+    elif api == "evs":
         body = {"error": {"message": message, "code": code}}
     elif api == "ges-v2":
         body = {"error_msg": message, "error_code": code}
