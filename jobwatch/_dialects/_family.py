@@ -102,10 +102,10 @@ def parse_epoch_ms(value: object, field_name: str) -> datetime | None:
 
     ``""``, 0 and None give None; anything but digits raises ``ResponseValidationError``.
     """
-    if value is None or value == "" or value == 0:
+    if value is None or (value in ("", 0) and not isinstance(value, bool)):
         return None
     raw = str(value)
-    if isinstance(value, bool) or not raw.isdigit() or len(raw) > 15:
+    if isinstance(value, bool) or not raw.isascii() or not raw.isdigit() or len(raw) > 15:
         raise ResponseValidationError(
             f"{field_name} is not a time in milliseconds: {raw[:40]!r}", excerpt=raw[:80]
         )
@@ -173,7 +173,7 @@ def _parse(service: Service[J], ref: J, data: Mapping[str, Any], depth: int) -> 
     entities = wire.entities or {}
     sub_jobs: tuple[JobSnapshot, ...] = ()
     raw_subs = entities.get(service.sub_jobs_key)
-    if raw_subs:
+    if raw_subs is not None and raw_subs != []:
         if depth >= MAX_SUB_JOB_DEPTH:
             raise ResponseValidationError(
                 f"sub_jobs nested deeper than {MAX_SUB_JOB_DEPTH} levels under job {ref.job_id}"
