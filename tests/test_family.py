@@ -63,7 +63,7 @@ from jobwatch._dialects import parse_snapshot
 from jobwatch._kinds import kind_named, kind_of
 from jobwatch._refs import ref_from_dict, ref_to_dict
 from jobwatch._resume import load_state
-from jobwatch.sim import FamilyService, ManualClock, Simulator, SubJob, serve
+from jobwatch.sim import FamilyService, Fault, ManualClock, Simulator, SubJob, serve
 
 SAMPLES = Path(__file__).parent / "samples"
 P = "proj-1"
@@ -571,3 +571,27 @@ async def test_a_resume_token_of_mixed_family_refs_reads_back() -> None:
             assert state is RUNNING
     async with client_for(sims["ecs"]) as client, Watcher(client, policy=FAST) as again:
         assert again.resume(token) == len(refs)
+
+
+@pytest.mark.anyio
+async def test_faults_aim_at_a_family_service_and_answer_in_its_shape() -> None:
+    sim = Simulator(clock=ManualClock())
+    sim.add_evs_job(P, "e", [(0, "RUNNING")], service="ecs")
+    sim.add_fault(Fault("http_500", api="evs", count=5))  # another service: never fires
+    sim.add_fault(Fault("http_500", api="ecs", count=1, error_code="Ecs.0000"))
+    async with httpx.AsyncClient(transport=sim.transport(), base_url="http://sim") as raw:
+        failed = await raw.get(f"/v1/{P}/jobs/e")
+        assert failed.status_code == 500
+        assert failed.json()["code"] == "Ecs.0000"  # ECS's flat error shape
+        assert (await raw.get(f"/v1/{P}/jobs/e")).status_code == 200
+    assert [r.api for r in sim.requests] == ["ecs", "ecs"]
+    assert [r.fault for r in sim.requests] == ["http_500", None]
+
+
+def test_a_scenario_makes_family_jobs() -> None:
+    job = {"project_id": P, "job_id": "b", "timeline": [[0, "RUNNING"]], "service": "bms"}
+    sim = Simulator.from_scenario({"evs_jobs": [job]})
+    with pytest.raises(ValueError, match="bms endpoint"):
+        sim.add_evs_job(P, "x", [(0, "RUNNING")], service="sdrs")
+    with pytest.raises(ValueError, match="service must be one of"):
+        Simulator.from_scenario({"evs_jobs": [{**job, "service": "BMS"}]})
