@@ -149,7 +149,7 @@ def test_public_names() -> None:
     }
     assert set(jobwatch.sim.__all__) == public
     assert len(jobwatch.sim.__all__) == len(public)
-    for name in public - {"ApiName", "FaultKind", "DEFAULT_EPOCH"}:
+    for name in public - {"ApiName", "FamilyService", "FaultKind", "DEFAULT_EPOCH"}:
         assert getattr(jobwatch.sim, name).__doc__, name
 
 
