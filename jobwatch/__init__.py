@@ -54,7 +54,22 @@ from jobwatch._exceptions import (
 from jobwatch._limits import RateLimit
 from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._pool import ClientOptions, ClientPool, EndpointNotInPool
-from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
+from jobwatch._refs import (
+    BmsJob,
+    DcsJob,
+    DehJob,
+    EcsJob,
+    EvsJob,
+    EvsV2Job,
+    GesEngineJob,
+    GesJob,
+    GesVersion,
+    ImsCloudImagesJob,
+    ImsJob,
+    JobRef,
+    SdrsJob,
+    VpcJob,
+)
 from jobwatch._regions import UnknownRegion, UnknownService, endpoint_for
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
@@ -67,6 +82,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BmsJob",
     "CertificateError",
     "Client",
     "ClientOptions",
@@ -77,9 +93,13 @@ __all__ = [
     "Credentials",
     "CredentialsUnavailable",
     "EndpointNotInPool",
+    "DcsJob",
+    "DehJob",
+    "EcsJob",
     "EndpointUnreachable",
     "Event",
     "EvsJob",
+    "EvsV2Job",
     "FetchResult",
     "GaveUp",
     "GesEngineJob",
@@ -88,6 +108,8 @@ __all__ = [
     "GiveUpReason",
     "ImportDetail",
     "ImportFile",
+    "ImsCloudImagesJob",
+    "ImsJob",
     "JobFailed",
     "JobNotFound",
     "JobRef",
@@ -106,6 +128,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryDetails",
     "RetryPolicy",
+    "SdrsJob",
     "ServerError",
     "TokenAuth",
     "Transition",
@@ -114,6 +137,7 @@ __all__ = [
     "UnknownAPIError",
     "UnknownRegion",
     "UnknownService",
+    "VpcJob",
     "WatchGaveUp",
     "Watcher",
     "WatcherStatistics",

@@ -14,18 +14,35 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from jobwatch._dialects._bms import BmsJob
+from jobwatch._dialects._dcs import DcsJob
+from jobwatch._dialects._deh import DehJob
+from jobwatch._dialects._ecs import EcsJob
 from jobwatch._dialects._engine import GesEngineJob, engine_list_path
 from jobwatch._dialects._evs import EvsJob
+from jobwatch._dialects._evs_v2 import EvsV2Job
 from jobwatch._dialects._ges import GesJob, GesVersion
+from jobwatch._dialects._ims import ImsCloudImagesJob, ImsJob
+from jobwatch._dialects._sdrs import SdrsJob
+from jobwatch._dialects._vpc import VpcJob
 from jobwatch._kinds import MAX_ID_LENGTH, kind_named, kind_of, segment, validate_id
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "BmsJob",
+    "DcsJob",
+    "DehJob",
+    "EcsJob",
     "EvsJob",
+    "EvsV2Job",
     "GesEngineJob",
     "GesJob",
     "GesVersion",
+    "ImsCloudImagesJob",
+    "ImsJob",
     "JobRef",
+    "SdrsJob",
+    "VpcJob",
     "engine_list_path",
     "ref_from_dict",
     "ref_to_dict",
@@ -33,7 +50,20 @@ __all__ = [
     "validate_id",
 ]
 
-JobRef: TypeAlias = EvsJob | GesJob | GesEngineJob
+JobRef: TypeAlias = (
+    EvsJob
+    | GesJob
+    | GesEngineJob
+    | EcsJob
+    | BmsJob
+    | VpcJob
+    | ImsJob
+    | ImsCloudImagesJob
+    | DehJob
+    | SdrsJob
+    | EvsV2Job
+    | DcsJob
+)
 
 
 def ref_to_dict(ref: JobRef) -> dict[str, str]:

@@ -149,7 +149,7 @@ def test_public_names() -> None:
     }
     assert set(jobwatch.sim.__all__) == public
     assert len(jobwatch.sim.__all__) == len(public)
-    for name in public - {"ApiName", "FaultKind", "DEFAULT_EPOCH"}:
+    for name in public - {"ApiName", "FamilyService", "FaultKind", "DEFAULT_EPOCH"}:
         assert getattr(jobwatch.sim, name).__doc__, name
 
 
@@ -1032,7 +1032,7 @@ async def test_a_fault_that_fires_hides_later_ones(sim: Simulator[ManualClock]) 
         ({"kind": "http_500", "count": -1}, "count"),
         ({"kind": "http_500", "count": 1.5}, "count"),
         ({"kind": "http_500", "window": (2, 1)}, "window"),
-        ({"kind": "http_500", "api": "ecs"}, "api"),
+        ({"kind": "http_500", "api": "no-such-api"}, "api"),
         ({"kind": "latency", "latency": -1}, "latency"),
         ({"kind": "throttle_429", "retry_after": True}, "retry_after"),
     ],

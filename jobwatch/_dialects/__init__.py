@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobwatch._dialects import _engine, _evs, _ges  # noqa: F401 - each registers its kind
+from jobwatch._dialects import (  # noqa: F401 - each registers its kind  # noqa: F401
+    _bms,
+    _dcs,
+    _deh,
+    _ecs,
+    _engine,
+    _evs,
+    _evs_v2,
+    _ges,
+    _ims,
+    _sdrs,
+    _vpc,
+)
 from jobwatch._dialects._common import decode_json, raise_for_error_body
 from jobwatch._dialects._engine import MAX_LIMIT, EnginePage
 from jobwatch._kinds import kind_of

@@ -88,6 +88,7 @@ from __future__ import annotations
 
 from jobwatch.sim._app import RecordedRequest, SimAuth
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
+from jobwatch.sim._family import FamilyService
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
 from jobwatch.sim._jobs import SubJob
 from jobwatch.sim._server import serve
@@ -104,6 +105,7 @@ __all__ = [
     "UNPAID_JOB_LIFETIME",
     "ApiName",
     "Clock",
+    "FamilyService",
     "Fault",
     "FaultKind",
     "ManualClock",

@@ -22,6 +22,8 @@ import anyio
 
 from jobwatch._auth import SignatureError, verify_signature
 from jobwatch.sim._clock import Clock
+from jobwatch.sim._family import FAMILY_APIS, FAMILY_PATHS, FamilyBook, route_api
+from jobwatch.sim._family import answer as family_answer
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, FaultSlot, SimulatedReset
 from jobwatch.sim._http import (
     Response,
@@ -31,7 +33,7 @@ from jobwatch.sim._http import (
     json_response,
     truncate,
 )
-from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob, evs_body, evs_path_listed
+from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob
 
 __all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
 
@@ -48,10 +50,6 @@ EngineSchema: TypeAlias = Literal["2.2.13", "drift"]
 # totalCount; the "drift" schema adds one, counted before paging.
 ENGINE_MAX_LIMIT = 100_000
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
-# EVS documents "400 Common.0011 query job fail." for a job it cannot find (EVS API
-# reference, "Querying Job Status", GET /v1/{project_id}/jobs/{job_id}, status code 400):
-# the simulator answers exactly that.
-EVS_NOT_FOUND = "Common.0011"
 GES_JOB_NOT_FOUND = "GES.8301"
 GES_BAD_PARAMETER = "GES.8000"  # GES uses it for bad parameters and for unknown graphs
 
@@ -126,6 +124,7 @@ class SimState:
     # (project, graph name) -> its jobs in creation order; a key means the graph exists
     engine: dict[tuple[str, str], list[StoredJob[EngineSpec]]] = field(default_factory=dict)
     engine_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # of ``engine``
+    family: FamilyBook = field(default_factory=FamilyBook)  # the EVS-style family's services
     faults: list[FaultSlot] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     seq: int = 0
@@ -145,12 +144,30 @@ def _route(path: str) -> _Route | None:
         return None
     match parts[1:]:
         case ["v1", project, "jobs", job]:
-            return _Route("evs", project, job)
+            return _Route("evs", project, job)  # the family's v1 path: see _family_route
+        case ["v2", project, "jobs", job]:
+            return _Route("evs-v2", project, job)
+        case ["v1", "cloudimages", "job", job]:
+            return _Route("ims-cloudimages", "", job)  # the project: X-Project-Id
         case ["v1.0" | "v2" as version, project, "graphs", graph, "jobs", job, "status"]:
             return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, job, graph)
         case ["ges", "v1.0", project, "graphs", graph, "jobs", "status"]:
             return _Route("ges-engine", project, graph, graph)
     return None
+
+
+def _family_route(
+    state: SimState, route: _Route | None, headers: Mapping[str, str]
+) -> _Route | None:
+    """A family path as the service this simulator stands for answers it (None: no such API)."""
+    if route is None or route.api not in FAMILY_PATHS:
+        return route
+    with state.lock:
+        api = route_api(state.family, route.api)
+    if api is None:
+        return None
+    project = headers.get("x-project-id", "") if api == "ims-cloudimages" else route.project_id
+    return replace(route, api=api, project_id=project)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +193,7 @@ class SimApp:
         headers = _headers(scope)
         method: str = scope["method"]
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        route = _route(scope["path"])
+        route = _family_route(state, _route(scope["path"]), headers)
         with state.lock:
             t = state.clock.now()
             request_id = f"{state.ids.getrandbits(128):032x}"
@@ -239,7 +256,7 @@ class SimApp:
     def _fault_slots(self, route: _Route) -> Iterator[tuple[str | None, FaultSlot]]:
         """Candidate faults for ``route``: the job's own, then the global ones."""
         state = self._state
-        if route.api == "evs":
+        if route.api in FAMILY_APIS:
             found = state.evs.get((route.project_id, route.job))
             if found is not None and len(found[1]) == 1:  # a top-level job, not a sub-job
                 yield from ((None, slot) for slot in found[0].faults)
@@ -259,8 +276,11 @@ class SimApp:
                 return canned
         override = hit if hit is not None and hit.fault.kind == "unknown_status" else None
         with self._state.lock:
-            if route.api == "evs":
-                response = self._evs(route, override)
+            if route.api in FAMILY_APIS:
+                status = None if override is None else override.fault.status
+                response = family_answer(
+                    self._state, route.api, route.project_id, route.job, status
+                )
             elif route.api == "ges-engine":
                 response = self._engine(route, query, override)
             else:
@@ -268,22 +288,6 @@ class SimApp:
         if hit is not None and hit.fault.kind == "malformed_json":
             return truncate(response)
         return response
-
-    def _evs(self, route: _Route, override: _Hit | None) -> Response:
-        state = self._state
-        now = state.clock.now()
-        found = state.evs.get((route.project_id, route.job))
-        body = None
-        if found is not None:
-            top, path = found
-            elapsed = top.elapsed(now)
-            if top.visible(now) and evs_path_listed(path, elapsed):
-                status = None if override is None else override.fault.status
-                body = evs_body(path[-1], elapsed, top.frame(state.epoch), status)
-        if body is None:
-            message = f"query job fail. job {route.job} not found"
-            return api_error("evs", 400, EVS_NOT_FOUND, message)
-        return replace(json_response(200, body), served=tuple(_evs_served(body)))
 
     def _ges(self, route: _Route, override: _Hit | None) -> Response:
         state = self._state
@@ -405,17 +409,6 @@ def _headers(scope: Scope) -> dict[str, str]:
         value = bytes(raw_value).decode("latin-1")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
-
-
-def _evs_served(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(job_id, status)`` of an EVS body and of its sub-jobs at any depth."""
-    stack = [body]
-    while stack:
-        job = stack.pop()
-        yield str(job.get("job_id")), str(job.get("status"))
-        entities = job.get("entities")
-        if isinstance(entities, Mapping):
-            stack.extend(reversed(entities.get("sub_jobs") or []))
 
 
 async def _sleep_unless_disconnected(receive: Receive, seconds: float) -> bool:

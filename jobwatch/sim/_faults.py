@@ -18,7 +18,22 @@ __all__ = [
     "SimulatedReset",
 ]
 
-ApiName: TypeAlias = Literal["evs", "ges-v1.0", "ges-v2", "ges-engine"]
+ApiName: TypeAlias = Literal[
+    "evs",
+    "ges-v1.0",
+    "ges-v2",
+    "ges-engine",
+    # the EVS-style job family (jobwatch.sim._family)
+    "ecs",
+    "bms",
+    "vpc",
+    "ims",
+    "ims-cloudimages",
+    "deh",
+    "sdrs",
+    "evs-v2",
+    "dcs",
+]
 API_NAMES: frozenset[str] = frozenset(get_args(ApiName))
 
 FaultKind: TypeAlias = Literal[

@@ -49,15 +49,16 @@ def json_response(status: int, body: object, headers: tuple[tuple[str, str], ...
 def api_error(api: ApiName, status: int, code: str, message: str) -> Response:
     """An error in the API's own shape.
 
-    EVS ``{"error": {"message", "code"}}``; GES v1.0 ``{"errorMessage", "errorCode"}``;
+    EVS ``{"error": {"message", "code"}}`` (each service of its family in its own
+    shape: ``jobwatch.sim._family.error_body``); GES v1.0 ``{"errorMessage", "errorCode"}``;
     GES v2 ``{"error_msg", "error_code"}``; the engine adds ``"result": "failed"``.
     """
-    body: dict[str, object]
-    if api == "evs":
-        body = {"error": {"message": message, "code": code}}
-    elif api == "ges-v2":
+    from jobwatch.sim._family import error_body  # (it builds on this module)
+
+    body = error_body(api, code, message)  # the EVS-style family, EVS included
+    if body is None and api == "ges-v2":
         body = {"error_msg": message, "error_code": code}
-    else:
+    elif body is None:
         body = {"errorMessage": message, "errorCode": code}
         if api == "ges-engine":
             body["result"] = "failed"

@@ -14,6 +14,7 @@ from typing_extensions import TypeVar
 from jobwatch._refs import validate_id
 from jobwatch.sim._app import EngineSchema, RecordedRequest, SimApp, SimAuth, SimState
 from jobwatch.sim._clock import Clock, MonotonicClock
+from jobwatch.sim._family import FamilyService, claim, default_job_type, stored_service
 from jobwatch.sim._faults import Fault, FaultSlot
 from jobwatch.sim._jobs import (
     EngineSpec,
@@ -149,7 +150,8 @@ class Simulator(Generic[ClockT]):
         job_id: str,
         timeline: Iterable[tuple[float, str]],
         *,
-        job_type: str = "createVolume",
+        service: FamilyService = "evs",
+        job_type: str | None = None,
         entities: Mapping[str, Any] | None = None,
         fail_reason: str | None = None,
         error_code: str | None = None,
@@ -168,13 +170,22 @@ class Simulator(Generic[ClockT]):
         are :data:`ENDED_JOB_LIFETIME` and :data:`UNPAID_JOB_LIFETIME`).  ``sub_jobs`` are listed in
         ``entities.sub_jobs`` as they appear (see :class:`SubJob`) and answer on
         their own ids too.  ``faults`` hit only requests for this job.
+
+        ``service`` makes it a job of another service of the EVS job family
+        (``"ecs"``, ``"bms"``, ``"vpc"``, ``"ims"``, ``"deh"``, ``"sdrs"``, ``"evs-v2"``,
+        ``"dcs"``; ``"ims-cloudimages"`` is ``"ims"``), answered on that service's
+        path in its dialect (see ``jobwatch.sim._family``); give its own entities
+        (``server_id``, ``image_id``, ...).  One simulator stands for one service's
+        endpoint: a job of another endpoint raises ``ValueError``.  ``job_type``
+        defaults to a job type of the service (``createVolume`` for EVS).
         """
         validate_id("project_id", project_id)
         validate_id("job_id", job_id)
+        stored_service(service)  # ValueError for an unknown service, before anything else
         top = SubJob(
             job_id,
             parse_timeline(timeline),
-            job_type=job_type,
+            job_type=default_job_type(service) if job_type is None else job_type,
             entities=entities,
             sub_jobs=sub_jobs,
             fail_reason=fail_reason,
@@ -189,6 +200,7 @@ class Simulator(Generic[ClockT]):
             if taken:
                 raise ValueError(f"project {project_id} already has EVS jobs {taken}")
             stored = self._store(top, created_at, visible_after, expires_after, faults)
+            claim(self._state.family, service, keys)  # ValueError: another endpoint's job
             for key, path in zip(keys, paths, strict=True):
                 self._state.evs[key] = (stored, path)
 
