@@ -31,9 +31,9 @@ ID alone: they name their graph, not its ID.  Another page is read only while th
 pages read so far plus the members still missing are no more than the batch's
 size, so a reading never costs more than one request above asking each member
 on its own, and one request when they are on the first page.  A list request
-refused with 400, 403 or 404 (an IAM policy without the list action, a region
-without the API) sends the batch to the status paths, and this client's batches
-of that version after it.
+refused with 400 or 404 (a region or gateway without the API: ``APIGW.0101``)
+sends the batch to the status paths, and this client's batches of that version
+after it.  A 401 or 403 is not: the client refuses every request after one.
 """
 
 from __future__ import annotations
@@ -280,12 +280,19 @@ async def list_jobs(
     raise ResponseValidationError(f"the GES {version} job list did not end after {MAX_PAGES} pages")
 
 
+def summary(entry: Mapping[str, Any]) -> tuple[str, JobState, str | None]:
+    """``(raw status, state, job name or type)`` of a job list entry (for listings)."""
+    wire: GesJobWire = validate(GesJobWire, entry, "a GES job list entry")
+    name = text(wire.job_name) or text(wire.job_type)
+    return wire.status, map_state(API, wire.status, STATES), name
+
+
 def _list_refused(error: JobwatchError) -> bool:
     """Whether a list request failed in a way the status paths may not (see the module)."""
     return (
         isinstance(error, APIStatusError)
         and not isinstance(error, RateLimitError)
-        and error.status_code in (400, 403, 404)
+        and error.status_code in (400, 404)
     )
 
 

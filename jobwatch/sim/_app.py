@@ -68,7 +68,8 @@ class RecordedRequest:
     """One request the simulator answered (or failed to: ``status_code`` None).
 
     ``t`` is the sim time of arrival; ``api`` is None for unknown routes; ``job`` the
-    job id asked for (the graph name for engine lists); ``fault`` the kind of the
+    job id asked for (the graph name for engine lists, None for the management job
+    lists); ``fault`` the kind of the
     fault that hit it.  ``headers`` has lowercase names.
     """
 
