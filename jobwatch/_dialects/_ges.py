@@ -265,11 +265,12 @@ async def list_jobs(
             return
         for entry in entries:
             job = require_object(entry, "a GES job list entry")
-            job_id = job.get("job_id", job.get("jobId"))
             try:
-                yield validate_id("job_id", job_id), job
+                job_id = validate_id("job_id", job.get("job_id", job.get("jobId")))
             except ValueError as exc:
                 logger.warning("skipping a GES %s job list entry: %s", version, exc)
+                continue
+            yield job_id, job
         offset += len(entries)
         total = count_of(f"(GES {version} job list)", wire.job_count)
         if not entries or (total is not None and offset >= total):
