@@ -29,6 +29,7 @@ from jobwatch import (
     ResponseValidationError,
     RetryPolicy,
     ServerError,
+    Transition,
     Watcher,
 )
 from jobwatch.sim import Fault, ManualClock, Simulator, serve
@@ -114,8 +115,32 @@ async def test_an_engine_job_the_engine_does_not_keep_and_an_unknown_graph() -> 
     (unknown,) = no_graph
     assert not isinstance(unknown, JobNotFound | JobSnapshot)
     assert "graph : nope not exist" in str(unknown)
-    bodies = [r.status_code for r in sim.requests]
-    assert bodies == [400, 400, 400]
+    # GES.8301 on its own path: the graph's list decides (and lacks it too)
+    assert [(r.status_code, r.job) for r in sim.requests] == [
+        (400, "gone"),
+        (200, "g"),
+        (400, "gone"),
+        (200, "g"),
+        (400, "a"),  # an unknown graph is no missing job: no list read
+    ]
+
+
+@pytest.mark.anyio
+async def test_an_engine_job_its_status_path_does_not_know_is_found_on_the_list() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path.split("/")[-2])
+        if request.url.path.endswith("/jobs/status"):
+            page = [{"jobId": "imp", "status": "complete", "request": {"command": "import_graph"}}]
+            return httpx.Response(200, json={"result": "success", "jobs": page})
+        body = {"errorMessage": "can not find job, jobId is imp", "errorCode": "GES.8301"}
+        return httpx.Response(400, json={**body, "result": "failed"})
+
+    async with _mock(handler, retry=ONCE) as client:
+        found = await client.fetch(GesEngineJob("g", "imp"))
+    assert (found.state, found.raw_status, found.request) == (JobState.SUCCEEDED, "complete", None)
+    assert asked == ["imp", "jobs"]
 
 
 @pytest.mark.anyio
@@ -252,7 +277,7 @@ async def test_a_watcher_polls_many_ges_jobs_with_about_one_request_a_tick() -> 
         with anyio.fail_after(20):
             finals = await watcher.wait_all(refs)
         stats = watcher.statistics()
-    assert all(isinstance(f, JobSnapshot) and f.state is JobState.SUCCEEDED for f in finals)
+    assert all(isinstance(f, Transition) and f.state is JobState.SUCCEEDED for f in finals)
     lists = [r for r in sim.requests if r.path == f"/v2/{P}/graphs/jobs"]
     assert len(lists) >= len(sim.requests) - 1  # (a last open job may be asked alone)
     ticks = stats.polls / n

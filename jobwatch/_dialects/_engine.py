@@ -9,7 +9,9 @@
   ``limit``, up to 100000 by default), ``result`` and ``errorCode`` /
   ``errorMessage``; a job the engine does not keep is HTTP 400 ``GES.8301``.
   jobwatch asks ``limit=1``: the status is all it reads, and an algorithm's
-  result must not make the body large.
+  result must not make the body large.  The page names queries and algorithms
+  as its jobs, and no page says it answers for the others (imports...): on
+  ``GES.8301`` the graph's list is read, and decides.
 
 Which request (issue 13).  Per batch of one graph's due jobs: one job is asked on
 its own status path (one small body instead of the whole list); two or more are
@@ -55,6 +57,7 @@ from pydantic import AliasChoices, Field
 
 from jobwatch._dialects._common import WIRE_CONFIG, map_state, require_object, text, validate
 from jobwatch._exceptions import (
+    JobNotFound,
     JobwatchError,
     ResponseTooLarge,
     ResponseValidationError,
@@ -331,9 +334,20 @@ class EngineKind:
         return parse_status(ref, data)
 
     async def fetch(self, requester: Requester, ref: GesEngineJob) -> JobSnapshot:
-        """GET the job's own status path (HTTP 400 ``GES.8301``: ``JobNotFound``)."""
+        """GET the job's own status path; when it says ``GES.8301``, the graph's list decides.
+
+        The status page names queries and algorithms as its jobs: a job it does
+        not know (an import?) may still be on the list, which shows every job.
+        """
         path = ref.status_path(requester.project_id)
-        data = await requester.get_json(path, STATUS_PARAMS, what=str(ref))
+        try:
+            data = await requester.get_json(path, STATUS_PARAMS, what=str(ref))
+        except JobNotFound:
+            async with aclosing(list_jobs(requester, ref.graph_name)) as snapshots:
+                async for snapshot in snapshots:
+                    if snapshot.ref == ref:
+                        return watched(snapshot)
+            raise
         return parse_status(ref, data)
 
     async def fetch_batch(
