@@ -17,7 +17,9 @@ Called by the app (``jobwatch.sim._app``) with the state's lock held.
   camelCase entries) and ``GET /v2/{project_id}/graphs/jobs`` ("Querying Job
   Details in the Job Center (1.1.8)", ges_03_0374: ``{"job_count", "job_list"}``,
   snake_case entries).  Entries carry the 1.0.0 status fields (whatever the job's
-  ``v1_body``: the list has one documented form).  ``offset`` defaults to 0 and
+  ``v1_body``: the list has one documented form), in the job's own vocabulary: a
+  job of the older v1.0 generation says ``waiting`` there too (the 1.1.8 page's
+  status filter names ``waiting``; no page shows such an entry).  ``offset`` defaults to 0 and
   ``limit`` to 10 (no maximum is documented; none is enforced); ``jobCount`` is
   counted after the filters, before paging.  Filters: ``status`` (documented
   values ``running``, ``waiting``, ``success``, ``failed``, v2 also
@@ -41,7 +43,7 @@ from urllib.parse import parse_qs
 
 from jobwatch.sim._faults import ApiName, FaultSlot
 from jobwatch.sim._http import Response, api_error, json_response
-from jobwatch.sim._jobs import GesSpec, StoredJob, camelize
+from jobwatch.sim._jobs import OLD_V1_STATUS, GesSpec, StoredJob, camelize
 
 if TYPE_CHECKING:
     from jobwatch.sim._app import SimState
@@ -176,7 +178,11 @@ def ges_list(
         if override is not None and override[0] in (None, job.spec.job_id):
             status = override[1]
         body = job.spec.body("v2", job.elapsed(now), job.frame(state.epoch), status)
-        if body is None or not _kept(body, wanted, graph_name, start, end):
+        if body is None:
+            continue
+        if version == "v1.0" and job.spec.v1_body == "old":
+            body["status"] = OLD_V1_STATUS.get(body["status"], body["status"])
+        if not _kept(body, wanted, graph_name, start, end):
             continue
         entries.append(body)
     page = entries[offset : offset + limit]
