@@ -10,8 +10,8 @@ A kind says, for its references:
 - ``name``: the ``"api"`` of their JSON form (``"evs"``, ``"ges"``, ``"ges-engine"``);
 - ``to_dict`` / ``from_dict``: that JSON form (``ValueError`` on bad data);
 - ``batch_key``: references with equal keys (not None) on one client are
-  answered by one request (engine jobs: their graph's name); None for an API
-  that answers one job per request;
+  answered by one request (engine jobs: their graph's name; GES management
+  jobs: their version); None for an API that answers one job per request;
 - ``parse``: one answer of the API read into the snapshot of a reference;
 - ``fetch``: one job, through a ``Requester`` (the client's retried GET);
 - ``fetch_batch``: references sharing one batch key, answered by one (paged)

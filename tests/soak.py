@@ -19,7 +19,7 @@ import resource
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -184,7 +184,9 @@ def build(jobs: int, seed: int, span: float) -> tuple[Simulator[Any], list[JobRe
     return sim, refs
 
 
-Log = list[tuple[str | None, tuple[tuple[str, str], ...]]]
+# (fault, API, served): a GES job list serves every job of the project, whichever
+# version it was asked in; a job counts only in the lists of the version it is watched in.
+Log = list[tuple[str | None, str | None, tuple[tuple[str, str], ...]]]
 
 
 def _serve_child(jobs: int, seed: int, span: float, conn: Connection) -> None:
@@ -193,7 +195,7 @@ def _serve_child(jobs: int, seed: int, span: float, conn: Connection) -> None:
     with serve(sim) as url:
         conn.send(url)
         conn.recv()
-    conn.send([(r.fault, r.served) for r in sim.requests])
+    conn.send([(r.fault, r.api, r.served) for r in sim.requests])
 
 
 @asynccontextmanager
@@ -244,12 +246,12 @@ async def soak(
     started = time.monotonic()
     if in_process:
         events = await _watch(refs, policy, retry, span, report, None, sim.transport())
-        log: Log = [(r.fault, r.served) for r in sim.requests]
+        log: Log = [(r.fault, r.api, r.served) for r in sim.requests]
     else:
         async with server_process(jobs, seed, span) as (url, log):
             events = await _watch(refs, policy, retry, span, report, url, None)
     report.elapsed = time.monotonic() - started
-    _check(log, events, report)
+    _check(log, events, report, refs)
     return report
 
 
@@ -302,7 +304,8 @@ def _seen(event: Transition | GaveUp) -> Seen:
     return Seen(event.ref.job_id, None, True, event.reason.value)
 
 
-def _check(log: Log, events: list[Seen], report: SoakReport) -> None:
+def _check(log: Log, events: list[Seen], report: SoakReport, refs: Sequence[Any]) -> None:
+    watched_in = {ref.job_id: f"ges-{ref.version}" for ref in refs if isinstance(ref, GesJob)}
     emitted: dict[str, list[str]] = defaultdict(list)
     finals: Counter[str] = Counter()
     ended_as: dict[str, str] = {}  # the raw status of a job's terminal transition
@@ -316,11 +319,13 @@ def _check(log: Log, events: list[Seen], report: SoakReport) -> None:
             finals[event.job_id] += 1
             report.outcomes[event.outcome] += 1
     served: dict[str, list[str]] = defaultdict(list)
-    for fault, pairs in log:  # in the order the simulator answered
+    for fault, api, pairs in log:  # in the order the simulator answered
         report.requests += 1
         if fault:
             report.faults[fault] += 1
         for job_id, status in pairs:
+            if watched_in.get(job_id, api) != api and api in ("ges-v1.0", "ges-v2"):
+                continue  # the other version's list: not read for this job
             if job_id in emitted or job_id in finals:
                 seq = served[job_id]
                 if not seq or seq[-1] != status:

@@ -454,7 +454,7 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
     ([*WATCH, "--interval", "-1", "ok-1"], "-1.0 is not a positive number of seconds"),
     ([*WATCH, "--max-interval", "inf", "ok-1"], "inf is not a positive number of seconds"),
     ([*WATCH, "--interval", "5", "--max-interval", "1", "ok-1"], "--interval (5) is longer"),
-    (["list", "--api", "evs"], "list works only with --api ges-engine for now"),
+    (["list", "--api", "evs"], "evs has no job list"),
     (["list", "--api", "ges-engine"], "--api ges-engine needs --graph"),
     (["list", "--api", "ges-engine", "--graph", "../g"], "invalid --graph: graph name"),
     (["demo", "--jobs", "0"], "Invalid value for '--jobs'"),
@@ -646,6 +646,49 @@ def test_list_engine_jobs_as_json_lines_plain_lines_and_a_table(
     assert unknown.exit_code == refused.exit_code == 3
     assert "graph : nope not exist" in one_error_line(unknown)
     assert "APIGW.0301" in one_error_line(refused)
+
+
+def test_list_ges_management_jobs_of_the_project_and_of_a_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = done_sim(SimAuth(tokens={TOKEN}))
+    sim.add_ges_job(P, "graph-2", "other-1", [(0, "running")], job_name="CreateGraph")
+    expected = [  # the job center lists the newest job first
+        {"job_id": "other-1", "status": "running", "state": "running", "command": "CreateGraph"},
+        {"job_id": "imp-1", "status": "success", "state": "succeeded", "command": "ImportGraph"},
+        {"job_id": "ges-1", "status": "success", "state": "succeeded", "command": "ImportGraph"},
+    ]
+    with serve(sim) as url:
+        for api in ("ges-v1", "ges-v2"):
+            base = ["list", "--api", api, "--endpoint", url, "--project-id", P, "--token", TOKEN]
+            as_json = invoke([*base, "--json"])
+            assert as_json.exit_code == 0, as_json.stderr
+            assert [json.loads(line) for line in as_json.stdout.splitlines()] == expected
+            of_graph = invoke([*base, "--graph", "graph-1"])
+            assert of_graph.exit_code == 0
+            assert [line.split() for line in of_graph.stdout.splitlines()] == [
+                list(row.values()) for row in expected[1:]
+            ]
+            none = invoke([*base, "--graph", "graph-9"])
+            assert none.exit_code == 0
+            assert none.stdout == ""
+            assert f"{api} project (graph graph-9) has no jobs" in none.stderr
+            bad = invoke([*base, "--graph", "g/1"])
+            assert bad.exit_code == 2
+            assert "invalid --graph: graph name 'g/1'" in bad.stderr
+        refused = invoke([*base[:-1], WRONG_TOKEN])
+        monkeypatch.setattr(_display, "is_terminal", lambda: True)
+        table = invoke([*base], {"COLUMNS": "120"})
+    assert refused.exit_code == 3
+    assert "APIGW.0301" in one_error_line(refused)
+    assert "jobs of ges-v2 project" in table.stdout
+    rows = [line.split("│") for line in table.stdout.splitlines() if "-1 " in line]
+    assert [[cell.strip() for cell in row[1:-1]] for row in rows] == [
+        list(row.values()) for row in expected
+    ]
+    lists = [r for r in sim.requests if r.path == f"/v2/{P}/graphs/jobs"]
+    assert lists
+    assert all("limit=100" in r.query for r in lists)
 
 
 # -- the live display ----------------------------------------------------------------------------

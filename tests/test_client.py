@@ -336,6 +336,12 @@ async def test_fetch_many_keeps_order_and_reports_errors_per_job() -> None:
 def engine_handler(jobs: list[str], hits: list[httpx.Request]) -> Handler:
     async def handler(request: httpx.Request) -> httpx.Response:
         hits.append(request)
+        *_, job, _ = request.url.path.split("/")
+        if job != "jobs":  # one job's own status path
+            if job not in jobs:
+                body = {"errorMessage": f"can not find job, jobId is {job}"}
+                return httpx.Response(400, json={**body, "errorCode": "GES.8301"})
+            return ok({"status": "running", "data": {}, "result": "success"})
         limit = int(request.url.params["limit"])
         offset = int(request.url.params["offset"])
         page = [
@@ -364,8 +370,10 @@ async def test_engine_paging_and_coalesced_fetch_many() -> None:
         assert len(hits) == 1  # one list for the whole graph
         assert [getattr(r, "ref", None) for r in results[:2]] == refs[:2]
         assert isinstance(results[2], JobNotFound)
-        with pytest.raises(JobNotFound, match="not in the job list"):
-            await client.fetch(GesEngineJob("movie", "nope"))
+        with pytest.raises(JobNotFound, match="can not find job, jobId is nope"):
+            await client.fetch(GesEngineJob("movie", "nope"))  # alone: its own status path
+        # GES.8301 on its own path: the list decides (and lacks it too)
+        assert [r.url.path.split("/")[-2] for r in hits[-2:]] == ["nope", "jobs"]
         with pytest.raises(ValueError, match="page_size"):
             async for _ in client.list_engine_jobs("movie", page_size=100_001):
                 pass

@@ -82,9 +82,14 @@ def test_every_reference_has_its_kind() -> None:
         kind_of("evs:j1")
 
 
-def test_only_engine_jobs_share_requests_by_graph() -> None:
-    assert [kind_of(ref).batch_key(ref) for ref in REFS] == [None, None, None, "m"]
-    assert [batch_group(ref) for ref in REFS] == [None, None, None, ("ges-engine", "m")]
+def test_engine_jobs_share_requests_by_graph_and_ges_jobs_by_version() -> None:
+    assert [kind_of(ref).batch_key(ref) for ref in REFS] == [None, "v1.0", "v2", "m"]
+    assert [batch_group(ref) for ref in REFS] == [
+        None,
+        ("ges", "v1.0"),
+        ("ges", "v2"),
+        ("ges-engine", "m"),
+    ]
 
 
 def test_the_json_form_reads_back() -> None:
@@ -173,12 +178,15 @@ async def test_a_failed_list_is_the_error_of_every_member() -> None:
 
 
 @pytest.mark.anyio
-async def test_one_engine_job_is_looked_up_no_further_than_its_page() -> None:
-    requester = FakeRequester({LIST: engine_pages("e1", "e2", "e3")})
+async def test_one_engine_job_is_asked_on_its_own_status_path() -> None:
+    own = f"/ges/v1.0/{P}/graphs/m/jobs/e1/status"
+    requester = FakeRequester({LIST: engine_pages("e1", "e2", "e3"), own: {"status": "running"}})
     kind = kind_of(GesEngineJob("m", "e1"))
     snapshot = await kind.fetch(requester, GesEngineJob("m", "e1"))
     assert snapshot.state is JobState.RUNNING
-    assert len(requester.asked) == 1
+    (batched,) = (await kind.fetch_batch(requester, [GesEngineJob("m", "e1")])).values()
+    assert batched == snapshot
+    assert requester.asked == [(own, {"offset": "0", "limit": "1"})] * 2
 
 
 def test_an_engine_jobs_snapshot_is_read_from_a_page_of_its_list() -> None:
@@ -188,6 +196,8 @@ def test_an_engine_jobs_snapshot_is_read_from_a_page_of_its_list() -> None:
         parse_snapshot(GesEngineJob("m", "e2"), page)
     with pytest.raises(ResponseValidationError):
         parse_snapshot(GesEngineJob("m", "e1"), {"jobs": 3})
+    # and from the body of its own status path
+    assert parse_snapshot(GesEngineJob("m", "e1"), {"status": "running"}).state is JobState.RUNNING
 
 
 @pytest.mark.anyio

@@ -286,7 +286,7 @@ async def test_wait_for_requests_filters_and_times_out() -> None:
         await cloud.client.fetch(EvsJob("evs-1"))
         await cloud.client.fetch_many([GesEngineJob("movies", "eng-1")])
         got = await cloud.wait_for_requests(api="ges-engine")
-        assert [r.job for r in got] == ["movies"]
+        assert [r.job for r in got] == ["eng-1"]  # one engine job alone: its own status path
         got = await cloud.wait_for_requests(lambda r: r.status_code == 200, count=2)
         assert len(got) == 2
         started = anyio.current_time()

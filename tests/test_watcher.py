@@ -83,9 +83,10 @@ async def lockstep(
 
     def settled() -> bool:
         polled_after = {e.ref for e in events if e.final}
-        latest = {r.job: r.t for r in sim.requests if r.status_code == 200}
+        # the jobs each answer carried: one job's own, or a list's (issue 13)
+        latest = {j: r.t for r in sim.requests if r.status_code == 200 for j, _ in r.served}
         now = sim.clock.now()
-        keys = {getattr(r, "graph_name", None) or r.job_id for r in refs if r not in polled_after}
+        keys = {r.job_id for r in refs if r not in polled_after}
         return all(latest.get(key, -1.0) >= now for key in keys)
 
     async with client, Watcher(client, policy=FAST) as watcher, anyio.create_task_group() as tg:

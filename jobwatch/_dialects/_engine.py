@@ -1,7 +1,27 @@
-"""GES engine job list: ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status``.
+"""GES engine jobs: the graph's job list, and each job's own status path.
 
-One request lists every job the graph engine keeps (``limit`` at most 100000,
-``offset``).  Another revision of the page names fields ``rawRequest``,
+- The list, ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status``
+  ("Querying the Job List", ges_03_0204 / ges_03_0471): one request lists every
+  job the graph engine keeps (``limit`` at most 100000, ``offset``).
+- The job, ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/{job_id}/status``
+  ("Querying Job Status" on the service plane, ges_03_0037 / ges_03_0472): a body
+  of ``status``, ``data`` (the job's result records, paged by ``offset`` and
+  ``limit``, up to 100000 by default), ``result`` and ``errorCode`` /
+  ``errorMessage``; a job the engine does not keep is HTTP 400 ``GES.8301``.
+  jobwatch asks ``limit=1``: the status is all it reads, and an algorithm's
+  result must not make the body large.  The page names queries and algorithms
+  as its jobs, and no page says it answers for the others (imports...): on
+  ``GES.8301`` the graph's list is read, and decides.
+
+Which request (issue 13).  Per batch of one graph's due jobs: one job is asked on
+its own status path (one small body instead of the whole list); two or more are
+looked up in one reading of the list.  Either way the snapshot is the same: a
+watched engine job's snapshot carries ``ref``, ``state`` and ``raw_status``, what
+both answers carry (``raw`` is the body or list entry it was read from).  The
+list's ``request`` and ``taskType`` are not on the status path, so they are not
+in a watched job's snapshot; ``Client.list_engine_jobs`` (the listing) keeps them.
+
+The list's details.  Another revision of the page names fields ``rawRequest``,
 ``taskType`` and ``totalCount``; both are read.  ``complete`` is the only
 terminal status the engine reports.
 
@@ -37,6 +57,7 @@ from pydantic import AliasChoices, Field
 
 from jobwatch._dialects._common import WIRE_CONFIG, map_state, require_object, text, validate
 from jobwatch._exceptions import (
+    JobNotFound,
     JobwatchError,
     ResponseTooLarge,
     ResponseValidationError,
@@ -62,10 +83,10 @@ MAX_PAGES = 10_000
 
 @dataclass(frozen=True, slots=True)
 class GesEngineJob:
-    """A job kept by a GES graph engine, seen through the engine's job list.
+    """A job kept by a GES graph engine (served by the graph's own access address).
 
-    The engine API is served by the graph's own access address; it has no
-    per-job status path, so this job is found in the list of its graph.
+    Watched alone, it is asked on its own status path; with other jobs of its
+    graph, it is looked up in the graph's job list (one request for them all).
     """
 
     graph_name: str
@@ -79,6 +100,10 @@ class GesEngineJob:
         """The job-list path of this job's graph under ``project_id``."""
         return engine_list_path(project_id, self.graph_name)
 
+    def status_path(self, project_id: str) -> str:
+        """This job's own status path under ``project_id``."""
+        return engine_job_path(project_id, self.graph_name, self.job_id)
+
     def __str__(self) -> str:
         return f"ges-engine:{self.graph_name}/{self.job_id}"
 
@@ -89,11 +114,26 @@ def engine_list_path(project_id: str, graph_name: str) -> str:
     return f"/ges/v1.0/{segment(project_id)}/graphs/{segment(graph_name)}/jobs/status"
 
 
+def engine_job_path(project_id: str, graph_name: str, job_id: str) -> str:
+    """The GES engine status path of one job."""
+    validate_id("graph_name", graph_name)
+    validate_id("job_id", job_id)
+    return (
+        f"/ges/v1.0/{segment(project_id)}/graphs/{segment(graph_name)}"
+        f"/jobs/{segment(job_id)}/status"
+    )
+
+
+#: The query of a per-job status request: the first result record at most.
+STATUS_PARAMS: Mapping[str, str] = {"offset": "0", "limit": "1"}
+
 STATES: Mapping[str, JobState] = {
     "pending": JobState.PENDING,
     "running": JobState.RUNNING,
     "complete": JobState.SUCCEEDED,
-    # Not on the page, but the obvious reading should an engine send it.
+    # The status path's 1.0.0 page (ges_03_0037) says success / failed where the
+    # 2.2.13 list says complete; the newer list page (ges_03_0471) lists all five.
+    "success": JobState.SUCCEEDED,
     "failed": JobState.FAILED,
 }
 
@@ -109,6 +149,30 @@ class EngineJobWire(pydantic.BaseModel):
         default=None, validation_alias=AliasChoices("request", "rawRequest")
     )
     task_type: str | None = Field(default=None, validation_alias=AliasChoices("taskType"))
+
+
+class EngineStatusWire(pydantic.BaseModel):
+    """The body of one job's status path (its ``data`` is not read)."""
+
+    model_config = WIRE_CONFIG
+
+    status: str
+
+
+def parse_status(ref: GesEngineJob, data: object) -> JobSnapshot:
+    """The snapshot of ``ref`` in the body of its own status path."""
+    body = require_object(data, "the GES engine job status")
+    wire: EngineStatusWire = validate(EngineStatusWire, body, "the GES engine job status")
+    return JobSnapshot(
+        ref=ref, state=map_state(API, wire.status, STATES), raw_status=wire.status, raw=body
+    )
+
+
+def watched(snapshot: JobSnapshot) -> JobSnapshot:
+    """A listed job's snapshot as a watch sees it: what the status path says too."""
+    return JobSnapshot(
+        ref=snapshot.ref, state=snapshot.state, raw_status=snapshot.raw_status, raw=snapshot.raw
+    )
 
 
 class EngineListWire(pydantic.BaseModel):
@@ -242,7 +306,7 @@ async def list_jobs(
 
 
 class EngineKind:
-    """GES engine jobs: found in their graph's job list, one list for all jobs of a graph."""
+    """GES engine jobs: one job on its status path, several of a graph in one list reading."""
 
     name = API
     ref_type = GesEngineJob
@@ -258,31 +322,50 @@ class EngineKind:
         return ref.graph_name
 
     def parse(self, ref: GesEngineJob, data: object) -> JobSnapshot:
-        """``ref`` in one page of its graph's job list; ``JobNotFound`` when it is not there."""
-        for snapshot in parse_page(ref.graph_name, data).jobs:
-            if snapshot.ref == ref:
-                return snapshot
-        raise missing_from_list(ref.job_id, ref.graph_name)
+        """``ref`` in its status body, or in one page of its graph's job list (with ``jobs``).
+
+        ``JobNotFound`` when a page does not list it.
+        """
+        if isinstance(data, Mapping) and "jobs" in data:
+            for snapshot in parse_page(ref.graph_name, data).jobs:
+                if snapshot.ref == ref:
+                    return watched(snapshot)
+            raise missing_from_list(ref.job_id, ref.graph_name)
+        return parse_status(ref, data)
 
     async def fetch(self, requester: Requester, ref: GesEngineJob) -> JobSnapshot:
-        """Look ``ref`` up in its graph's job list, reading no further than its page."""
-        # Leaving the loop early must close the generator (trio warns otherwise).
-        async with aclosing(list_jobs(requester, ref.graph_name)) as snapshots:
-            async for snapshot in snapshots:
-                if snapshot.ref == ref:
-                    return snapshot
-        raise missing_from_list(ref.job_id, ref.graph_name)
+        """GET the job's own status path; when it says ``GES.8301``, the graph's list decides.
+
+        The status page names queries and algorithms as its jobs: a job it does
+        not know (an import?) may still be on the list, which shows every job.
+        """
+        path = ref.status_path(requester.project_id)
+        try:
+            data = await requester.get_json(path, STATUS_PARAMS, what=str(ref))
+        except JobNotFound:
+            async with aclosing(list_jobs(requester, ref.graph_name)) as snapshots:
+                async for snapshot in snapshots:
+                    if snapshot.ref == ref:
+                        return watched(snapshot)
+            raise
+        return parse_status(ref, data)
 
     async def fetch_batch(
         self, requester: Requester, refs: Iterable[GesEngineJob]
     ) -> BatchResults[GesEngineJob]:
-        """Jobs of one graph, from one reading of its job list, up to the last member's page."""
+        """One job: its status path.  More: one reading of the graph's job list, up to
+        the last member's page."""
         members = tuple(dict.fromkeys(refs))
         if not members:
             return {}
         graph = members[0].graph_name
         if any(ref.graph_name != graph for ref in members):
             raise ValueError("a batch of engine jobs must be of one graph")
+        if len(members) == 1:
+            try:
+                return {members[0]: await self.fetch(requester, members[0])}
+            except JobwatchError as exc:
+                return {members[0]: exc}
         wanted = set(members)
         found: dict[Hashable, JobSnapshot] = {}
         try:
@@ -291,7 +374,7 @@ class EngineKind:
             async with aclosing(list_jobs(requester, graph)) as snapshots:
                 async for snapshot in snapshots:
                     if snapshot.ref in wanted and snapshot.ref not in found:
-                        found[snapshot.ref] = snapshot
+                        found[snapshot.ref] = watched(snapshot)
                         if len(found) == len(wanted):
                             break
         except JobwatchError as exc:

@@ -7,8 +7,13 @@
   with EVS's code ``Common.0011``);
 * GES management jobs, ``GET /v1.0/{project_id}/graphs/{graph_id}/jobs/{job_id}/status``
   and the same under ``/v2`` (HTTP 400 ``GES.8301`` when unknown);
+* GES management job lists, ``GET /v1.0/{project_id}/graphs/jobs`` (``jobCount``,
+  ``jobList``) and ``GET /v2/{project_id}/graphs/jobs`` (``job_count``, ``job_list``):
+  ``offset``/``limit`` paging, ``status``, ``graph_name`` and date filters;
 * GES engine job lists, ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status``
-  (``limit``/``offset`` paging; HTTP 400 ``GES.8000`` for an unknown graph or a bad parameter).
+  (``limit``/``offset`` paging; HTTP 400 ``GES.8000`` for an unknown graph or a bad parameter),
+  and each engine job's own ``.../graphs/{graph_name}/jobs/{job_id}/status`` (HTTP 400
+  ``GES.8301`` when unknown).
 
 Any other path is a 404 and any method but GET a 405, both in the API gateway's
 ``{"error_code", "error_msg", "request_id"}`` shape.  Every response carries

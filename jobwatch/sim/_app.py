@@ -8,7 +8,6 @@ is never held across an ``await``: ``serve()`` runs the app in another thread.
 from __future__ import annotations
 
 import random
-import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
@@ -33,6 +32,16 @@ from jobwatch.sim._http import (
     json_response,
     truncate,
 )
+from jobwatch.sim._joblists import (
+    ENGINE_MAX_LIMIT,
+    GES_BAD_PARAMETER,
+    GES_JOB_NOT_FOUND,
+    engine_job,
+    engine_job_faults,
+    ges_list,
+    ges_list_faults,
+)
+from jobwatch.sim._joblists import int_param as _int_param
 from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob
 
 __all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
@@ -48,10 +57,8 @@ EngineSchema: TypeAlias = Literal["2.2.13", "drift"]
 # offset defaults to 0; limit "本次查询返回最大数量(最大100000)" defaults to and is at most
 # 100000 (the hundred-billion-edge flavour ignores both).  The page documents no
 # totalCount; the "drift" schema adds one, counted before paging.
-ENGINE_MAX_LIMIT = 100_000
-_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
-GES_JOB_NOT_FOUND = "GES.8301"
-GES_BAD_PARAMETER = "GES.8000"  # GES uses it for bad parameters and for unknown graphs
+# GES_JOB_NOT_FOUND (GES.8301) and GES_BAD_PARAMETER (GES.8000: bad parameters and
+# unknown graphs) come from jobwatch.sim._joblists.
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,8 @@ class RecordedRequest:
     """One request the simulator answered (or failed to: ``status_code`` None).
 
     ``t`` is the sim time of arrival; ``api`` is None for unknown routes; ``job`` the
-    job id asked for (the graph name for engine lists); ``fault`` the kind of the
+    job id asked for (the graph name for engine lists, None for the management job
+    lists); ``fault`` the kind of the
     fault that hit it.  ``headers`` has lowercase names.
     """
 
@@ -134,8 +142,9 @@ class SimState:
 class _Route:
     api: ApiName
     project_id: str
-    job: str  # the job id, or the graph name of an engine list
+    job: str  # the job id, or the graph name of an engine list ("" for a management list)
     graph: str = ""
+    listing: bool = False  # an engine job's own status path, or a management job list
 
 
 def _route(path: str) -> _Route | None:
@@ -153,6 +162,10 @@ def _route(path: str) -> _Route | None:
             return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, job, graph)
         case ["ges", "v1.0", project, "graphs", graph, "jobs", "status"]:
             return _Route("ges-engine", project, graph, graph)
+        case ["ges", "v1.0", project, "graphs", graph, "jobs", job, "status"]:
+            return _Route("ges-engine", project, job, graph, listing=True)
+        case ["v1.0" | "v2" as version, project, "graphs", "jobs"]:
+            return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, "", listing=True)
     return None
 
 
@@ -206,7 +219,7 @@ class SimApp:
                 path=scope["path"],
                 query=query,
                 api=None if route is None else route.api,
-                job=None if route is None else route.job,
+                job=None if route is None else route.job or None,
                 status_code=status,
                 fault=None if hit is None else hit.fault.kind,
                 request_id=request_id,
@@ -260,6 +273,10 @@ class SimApp:
             found = state.evs.get((route.project_id, route.job))
             if found is not None and len(found[1]) == 1:  # a top-level job, not a sub-job
                 yield from ((None, slot) for slot in found[0].faults)
+        elif route.api == "ges-engine" and route.listing:
+            yield from engine_job_faults(state, route.project_id, route.graph, route.job)
+        elif route.listing:
+            yield from ges_list_faults(state, route.project_id)
         elif route.api == "ges-engine":
             for job in state.engine.get((route.project_id, route.graph), ()):
                 yield from ((job.spec.job_id, slot) for slot in job.faults)
@@ -281,6 +298,8 @@ class SimApp:
                 response = family_answer(
                     self._state, route.api, route.project_id, route.job, status
                 )
+            elif route.listing:
+                response = self._listing(route, query, override)
             elif route.api == "ges-engine":
                 response = self._engine(route, query, override)
             else:
@@ -304,6 +323,14 @@ class SimApp:
         job_body = body.get("Job", body)
         served = ((route.job or "", str(job_body["status"])),) if "status" in job_body else ()
         return replace(json_response(200, body), served=served)
+
+    def _listing(self, route: _Route, query: str, override: _Hit | None) -> Response:
+        state = self._state
+        status = None if override is None else (override.owner, override.fault.status)
+        if route.api != "ges-engine":
+            return ges_list(state, route.api, route.project_id, query, status)
+        own = status[1] if status is not None else None
+        return engine_job(state, route.project_id, route.graph, route.job, query, own)
 
     def _engine(self, route: _Route, query: str, override: _Hit | None) -> Response:
         state = self._state
@@ -343,21 +370,6 @@ class SimApp:
         body["result"] = "success"
         served = tuple((str(e["jobId"]), str(e["status"])) for e in page)
         return replace(json_response(200, body), served=served)
-
-
-def _int_param(
-    params: Mapping[str, list[str]], name: str, default: int, low: int, high: int | None
-) -> int:
-    values = params.get(name)
-    if not values:
-        return default
-    bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-    if _INTEGER.fullmatch(values[-1]) is None:
-        raise ValueError(f"{name} must be an integer {bounds}, not {values[-1]!r}")
-    value = int(values[-1])
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer {bounds}, not {value}")
-    return value
 
 
 def _authenticate(

@@ -52,7 +52,7 @@ _EVS = _Vocabulary(_EVS_QUEUED, _EVS_QUEUED | {"RUNNING", "LISTENING"})
 _GES_QUEUED = frozenset({"pending", "waiting"})
 _GES = _Vocabulary(_GES_QUEUED, _GES_QUEUED | {"running"})
 # The older v1.0 body says "waiting" where newer GES says "pending".
-_OLD_V1_STATUS = {"pending": "waiting"}
+OLD_V1_STATUS = {"pending": "waiting"}
 
 
 def parse_timeline(raw: TimelineLike) -> tuple[tuple[float, str], ...]:
@@ -310,7 +310,7 @@ class GesSpec:
         raw_status = phase.status if status is None else status
         if version == "v1.0" and self.v1_body == "old":
             message = self.fail_reason if phase.end is not None and self.fail_reason else ""
-            status_text = _OLD_V1_STATUS.get(raw_status, raw_status)
+            status_text = OLD_V1_STATUS.get(raw_status, raw_status)
             return {"status": status_text, "errorMessage": message, "errorCode": ""}
         body: Body = {
             "job_id": self.job_id,
