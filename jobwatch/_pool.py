@@ -16,6 +16,7 @@ from typing import Self, TypedDict, Unpack
 
 import httpx
 
+from jobwatch import _regions as regions
 from jobwatch._client import DEFAULT_MAX_IN_FLIGHT, Client, check_endpoint
 from jobwatch._credentials import CredentialProvider, ProvidedAuth
 from jobwatch._limits import RateLimit
@@ -56,14 +57,6 @@ class EndpointNotInPool(ValueError):
 def endpoint_key(endpoint: str) -> str:
     """``endpoint`` as a ``Client`` spells it (``ValueError`` when it is no endpoint)."""
     return str(check_endpoint(endpoint)).rstrip("/")
-
-
-def _no_region_table(service: str, region: str) -> str:
-    raise ValueError(
-        f"no endpoint for {service!r} in region {region!r}: a region needs the region "
-        "table, which this pool was not given (pass endpoint=, or "
-        "ClientPool(endpoint_for=...))"
-    )
 
 
 def _shared(auth: Auth | None) -> httpx.Auth | None:
@@ -114,8 +107,8 @@ class ClientPool:
     Other endpoints raise ``EndpointNotInPool`` (a ``ValueError``) naming them.
 
     ``pool.client_for(service, region=...)`` finds the endpoint with
-    ``endpoint_for(service, region)``; by default the pool has no region table
-    and says so.
+    ``endpoint_for(service, region)``: by default ``jobwatch.endpoint_for`` (the region
+    table, with the official SDK's overrides).
 
     Use it as an async context manager, or call ``aclose()``: it closes every
     client it made (not those given in ``clients``)::
@@ -155,7 +148,7 @@ class ClientPool:
             self._transports, self._routed = routes.__getitem__, set(routes)
         else:
             self._transports = transport_for
-        self._endpoint_for = endpoint_for or _no_region_table
+        self._endpoint_for = endpoint_for or regions.endpoint_for
         self._options = options
         self._given: dict[tuple[str, str], Client] = {}
         for client in clients:
