@@ -1,7 +1,7 @@
 """jobwatch: watch the asynchronous jobs of Huawei Cloud services from async Python.
 
 Start with ``Client`` and a job reference (``EvsJob``, ``GesJob``,
-``GesEngineJob``), and wait for the job to end in one call (``wait_for``; in
+``GesEngineJob``, ``CceJob``, ``RdsJob``), and wait for the job to end in one call (``wait_for``; in
 synchronous code ``wait_for_sync``)::
 
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
@@ -52,7 +52,7 @@ from jobwatch._exceptions import (
 )
 from jobwatch._limits import RateLimit
 from jobwatch._policies import PollPolicy, RetryPolicy
-from jobwatch._refs import EvsJob, GesEngineJob, GesJob, GesVersion, JobRef
+from jobwatch._refs import CceJob, EvsJob, GesEngineJob, GesJob, GesVersion, JobRef, RdsJob
 from jobwatch._retry import RetryDetails
 from jobwatch._snapshot import ImportDetail, ImportFile, JobSnapshot, JobState
 from jobwatch._version import __version__
@@ -64,6 +64,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CceJob",
     "CertificateError",
     "Client",
     "ClientStatistics",
@@ -95,6 +96,7 @@ __all__ = [
     "PollPolicy",
     "RateLimit",
     "RateLimitError",
+    "RdsJob",
     "RequestTimeout",
     "ResponseTooLarge",
     "ResponseValidationError",

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from jobwatch._dialects._cce import CceJob
 from jobwatch._dialects._engine import GesEngineJob, engine_list_path
 from jobwatch._dialects._evs import EvsJob
 from jobwatch._dialects._ges import GesJob, GesVersion
+from jobwatch._dialects._rds import RdsJob
 from jobwatch._kinds import MAX_ID_LENGTH, kind_named, kind_of, segment, validate_id
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "CceJob",
     "EvsJob",
     "GesEngineJob",
     "GesJob",
     "GesVersion",
     "JobRef",
+    "RdsJob",
     "engine_list_path",
     "ref_from_dict",
     "ref_to_dict",
@@ -33,7 +37,7 @@ __all__ = [
     "validate_id",
 ]
 
-JobRef: TypeAlias = EvsJob | GesJob | GesEngineJob
+JobRef: TypeAlias = EvsJob | GesJob | GesEngineJob | CceJob | RdsJob
 
 
 def ref_to_dict(ref: JobRef) -> dict[str, str]:

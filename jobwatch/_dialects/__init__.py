@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobwatch._dialects import _engine, _evs, _ges  # noqa: F401 - each registers its kind
+from jobwatch._dialects import _cce, _engine, _evs, _ges, _rds  # noqa: F401 - each registers its kind
 from jobwatch._dialects._common import decode_json, raise_for_error_body
 from jobwatch._dialects._engine import MAX_LIMIT, EnginePage
 from jobwatch._kinds import kind_of
