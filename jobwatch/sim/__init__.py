@@ -8,7 +8,11 @@
 * GES management jobs, ``GET /v1.0/{project_id}/graphs/{graph_id}/jobs/{job_id}/status``
   and the same under ``/v2`` (HTTP 400 ``GES.8301`` when unknown);
 * GES engine job lists, ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status``
-  (``limit``/``offset`` paging; HTTP 400 ``GES.8000`` for an unknown graph or a bad parameter).
+  (``limit``/``offset`` paging; HTTP 400 ``GES.8000`` for an unknown graph or a bad parameter);
+* CCE jobs, ``GET /api/v3/projects/{project_id}/jobs/{job_id}`` (sub-jobs nested in
+  ``spec.subJobs``; HTTP 404 ``{"errorCode", "errorMessage"}`` ``CCE.01404001`` when unknown);
+* RDS jobs, ``GET /v3/{project_id}/jobs?id={job_id}`` (HTTP 400 ``{"error_code",
+  "error_msg"}`` ``DBS.200543`` when unknown).
 
 Any other path is a 404 and any method but GET a 405, both in the API gateway's
 ``{"error_code", "error_msg", "request_id"}`` shape.  Every response carries
@@ -87,6 +91,7 @@ Unknown keys are errors.  ``from_scenario(data, clock=...)`` overrides ``"clock"
 from __future__ import annotations
 
 from jobwatch.sim._app import RecordedRequest, SimAuth
+from jobwatch.sim._cce import CceSubJob
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
 from jobwatch.sim._jobs import SubJob
@@ -103,6 +108,7 @@ __all__ = [
     "ENDED_JOB_LIFETIME",
     "UNPAID_JOB_LIFETIME",
     "ApiName",
+    "CceSubJob",
     "Clock",
     "Fault",
     "FaultKind",

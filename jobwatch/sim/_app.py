@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote
 import anyio
 
 from jobwatch._auth import SignatureError, verify_signature
+from jobwatch.sim._cce import CceTree, answer_cce
 from jobwatch.sim._clock import Clock
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, FaultSlot, SimulatedReset
 from jobwatch.sim._http import (
@@ -32,6 +33,7 @@ from jobwatch.sim._http import (
     truncate,
 )
 from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob, evs_body, evs_path_listed
+from jobwatch.sim._rds import RdsSpec, answer_rds
 
 __all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
 
@@ -126,6 +128,8 @@ class SimState:
     # (project, graph name) -> its jobs in creation order; a key means the graph exists
     engine: dict[tuple[str, str], list[StoredJob[EngineSpec]]] = field(default_factory=dict)
     engine_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # of ``engine``
+    cce: dict[tuple[str, str], CceTree] = field(default_factory=dict)  # as ``evs``
+    rds: dict[tuple[str, str], StoredJob[RdsSpec]] = field(default_factory=dict)
     faults: list[FaultSlot] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     seq: int = 0
@@ -139,7 +143,7 @@ class _Route:
     graph: str = ""
 
 
-def _route(path: str) -> _Route | None:
+def _route(path: str, query: str) -> _Route | None:
     parts = path.split("/")
     if parts[0] or any(not part for part in parts[1:]):
         return None
@@ -150,6 +154,10 @@ def _route(path: str) -> _Route | None:
             return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, job, graph)
         case ["ges", "v1.0", project, "graphs", graph, "jobs", "status"]:
             return _Route("ges-engine", project, graph, graph)
+        case ["api", "v3", "projects", project, "jobs", job]:
+            return _Route("cce", project, job)
+        case ["v3", project, "jobs"]:  # the job is the query's ``id`` ("" without one)
+            return _Route("rds", project, (parse_qs(query).get("id") or [""])[-1])
     return None
 
 
@@ -176,7 +184,7 @@ class SimApp:
         headers = _headers(scope)
         method: str = scope["method"]
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        route = _route(scope["path"])
+        route = _route(scope["path"], query)
         with state.lock:
             t = state.clock.now()
             request_id = f"{state.ids.getrandbits(128):032x}"
@@ -246,6 +254,13 @@ class SimApp:
         elif route.api == "ges-engine":
             for job in state.engine.get((route.project_id, route.graph), ()):
                 yield from ((job.spec.job_id, slot) for slot in job.faults)
+        elif route.api == "cce":
+            tree = state.cce.get((route.project_id, route.job))
+            if tree is not None and len(tree[1]) == 1:  # a top-level job, not a sub-job
+                yield from ((None, slot) for slot in tree[0].faults)
+        elif route.api == "rds":
+            rds_job = state.rds.get((route.project_id, route.job))
+            yield from ((None, slot) for slot in (rds_job.faults if rds_job else ()))
         else:
             ges_job = state.ges.get((route.project_id, route.graph, route.job))
             if ges_job is not None:
@@ -263,6 +278,10 @@ class SimApp:
                 response = self._evs(route, override)
             elif route.api == "ges-engine":
                 response = self._engine(route, query, override)
+            elif route.api in ("cce", "rds"):
+                answer = answer_cce if route.api == "cce" else answer_rds
+                status = None if override is None else override.fault.status
+                response = answer(self._state, route.project_id, route.job, status)
             else:
                 response = self._ges(route, override)
         if hit is not None and hit.fault.kind == "malformed_json":

@@ -18,7 +18,7 @@ __all__ = [
     "SimulatedReset",
 ]
 
-ApiName: TypeAlias = Literal["evs", "ges-v1.0", "ges-v2", "ges-engine"]
+ApiName: TypeAlias = Literal["evs", "ges-v1.0", "ges-v2", "ges-engine", "cce", "rds"]
 API_NAMES: frozenset[str] = frozenset(get_args(ApiName))
 
 FaultKind: TypeAlias = Literal[

@@ -49,13 +49,14 @@ def json_response(status: int, body: object, headers: tuple[tuple[str, str], ...
 def api_error(api: ApiName, status: int, code: str, message: str) -> Response:
     """An error in the API's own shape.
 
-    EVS ``{"error": {"message", "code"}}``; GES v1.0 ``{"errorMessage", "errorCode"}``;
-    GES v2 ``{"error_msg", "error_code"}``; the engine adds ``"result": "failed"``.
+    EVS ``{"error": {"message", "code"}}``; GES v1.0 and CCE ``{"errorMessage",
+    "errorCode"}`` (CCE: "Error Codes", cce_02_0250); GES v2 and RDS ``{"error_msg",
+    "error_code"}`` (RDS: "Abnormal Request Results"); the engine adds ``"result": "failed"``.
     """
     body: dict[str, object]
     if api == "evs":
         body = {"error": {"message": message, "code": code}}
-    elif api == "ges-v2":
+    elif api in ("ges-v2", "rds"):
         body = {"error_msg": message, "error_code": code}
     else:
         body = {"errorMessage": message, "errorCode": code}
