@@ -636,3 +636,41 @@ def test_simulator_input_is_checked() -> None:
     with pytest.raises(ValueError, match="job_id"):
         sim.add_rds_job(P, "r/2", [(0, "Running")])
     assert sim.project_ids() == {P}
+
+
+@pytest.mark.anyio
+async def test_scenarios_describe_cce_and_rds_jobs() -> None:
+    scenario: dict[str, Any] = {
+        "clock": "manual",
+        "cce_jobs": [
+            {
+                "project_id": P,
+                "job_id": "c",
+                "timeline": [[0, "Initializing"], [5, "Success"]],
+                "sub_jobs": [
+                    {"job_id": "c-a", "timeline": [[1, "Running"], [4, "Failed"]], "reason": "x"}
+                ],
+            }
+        ],
+        "rds_jobs": [{"project_id": P, "job_id": "r", "timeline": [[0, "Running"]]}],
+    }
+    sim = Simulator.from_scenario(scenario)
+    sim.clock.set(4)  # type: ignore[attr-defined]  # a ManualClock, as the scenario says
+    async with client_for(sim) as client:
+        snap = await client.fetch(CceJob("c"))
+        rds = await client.fetch(RdsJob("r"))
+    assert [(s.ref, s.state, s.fail_reason) for s in snap.sub_jobs] == [
+        (CceJob("c-a"), FAILED, "x")
+    ]
+    assert rds.state is RUNNING
+    evs_style: dict[str, Any] = {
+        "job_id": "y",
+        "timeline": [[0, "Running"]],
+        "fail_reason": "an EVS field",
+    }
+    bad: dict[str, Any] = {
+        "cce_jobs": [{"project_id": P, "job_id": "z", "timeline": [[0, "Running"]]}]
+    }
+    bad["cce_jobs"][0]["sub_jobs"] = [evs_style]
+    with pytest.raises(ValueError, match=r"cce_jobs\[0\].sub_jobs\[0\]: unknown keys"):
+        Simulator.from_scenario(bad)

@@ -76,14 +76,24 @@ Scenarios
         {"project_id": "p", "graph_name": "g", "job_id": "j3",
          "timeline": [[0, "pending"], [2, "complete"]],
          "request": {"command": "import_graph", "url": "/ges/...", "body": {}}}
+      ],
+      "cce_jobs": [
+        {"project_id": "p", "job_id": "j4", "timeline": [[0, "Initializing"], [5, "Success"]],
+         "sub_jobs": [{"job_id": "j4a", "timeline": [[1, "Running"], [4, "Success"]]}]}
+      ],
+      "rds_jobs": [
+        {"project_id": "p", "job_id": "j5", "timeline": [[0, "Running"], [5, "Completed"]],
+         "process": [[0, "10%"], [3, "60%"]]}
       ]
     }
 
 (``//`` comments are for this page only; JSON has none.)  The keys of an entry of
-``evs_jobs``, ``ges_jobs``, ``engine_jobs`` and ``graphs`` are the parameters of
-:meth:`Simulator.add_evs_job`, :meth:`~Simulator.add_ges_job`,
-:meth:`~Simulator.add_engine_job` and :meth:`~Simulator.add_graph`; those of a
-sub-job and a fault are the fields of :class:`SubJob` and :class:`Fault`
+``evs_jobs``, ``ges_jobs``, ``engine_jobs``, ``cce_jobs``, ``rds_jobs`` and ``graphs``
+are the parameters of :meth:`Simulator.add_evs_job`, :meth:`~Simulator.add_ges_job`,
+:meth:`~Simulator.add_engine_job`, :meth:`~Simulator.add_cce_job`,
+:meth:`~Simulator.add_rds_job` and :meth:`~Simulator.add_graph`; those of a
+sub-job and a fault are the fields of :class:`SubJob` (:class:`CceSubJob` in
+``cce_jobs``) and :class:`Fault`
 (``window`` as a two-element list).  Timelines are lists of ``[at, status]``.
 Unknown keys are errors.  ``from_scenario(data, clock=...)`` overrides ``"clock"``.
 """
