@@ -1,7 +1,7 @@
 """jobwatch: watch the asynchronous jobs of Huawei Cloud services from async Python.
 
 Start with ``Client`` and a job reference (``EvsJob``, ``GesJob``,
-``GesEngineJob``), and wait for the job to end in one call (``wait_for``; in
+``GesEngineJob``, ``CceJob``, ``RdsJob``), and wait for the job to end in one call (``wait_for``; in
 synchronous code ``wait_for_sync``)::
 
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
@@ -56,6 +56,7 @@ from jobwatch._policies import PollPolicy, RetryPolicy
 from jobwatch._pool import ClientOptions, ClientPool, EndpointNotInPool
 from jobwatch._refs import (
     BmsJob,
+    CceJob,
     DcsJob,
     DehJob,
     EcsJob,
@@ -67,6 +68,7 @@ from jobwatch._refs import (
     ImsCloudImagesJob,
     ImsJob,
     JobRef,
+    RdsJob,
     SdrsJob,
     VpcJob,
 )
@@ -83,6 +85,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BmsJob",
+    "CceJob",
     "CertificateError",
     "Client",
     "ClientOptions",
@@ -123,6 +126,7 @@ __all__ = [
     "PollPolicy",
     "RateLimit",
     "RateLimitError",
+    "RdsJob",
     "RequestTimeout",
     "ResponseTooLarge",
     "ResponseValidationError",

@@ -71,7 +71,10 @@ __all__ = [
 #: Codes of a job the service cannot find: GES sends ``GES.8301`` with HTTP 400, and EVS
 #: (ECS and the services of its job API alike) documents "400 Common.0011 query job
 #: fail." (EVS API reference, "Querying Job Status", GET /v1/{project_id}/jobs/{job_id}).
-JOB_NOT_FOUND_CODES = frozenset({"GES.8301", "Common.0011"})
+#: RDS answers a job it does not have with HTTP 400 ``DBS.200543`` "The job does not
+#: exist." (RDS API reference, "Error Codes"); CCE a missing resource with HTTP 404
+#: ``CCE.01404001`` (CCE API reference, "Error Codes", cce_02_0250).
+JOB_NOT_FOUND_CODES = frozenset({"GES.8301", "Common.0011", "DBS.200543", "CCE.01404001"})
 #: The API gateway's throttling, in the shared (``APIGW``) and dedicated (``APIG``)
 #: gateways' spellings (API Gateway error codes).
 THROTTLING_CODES = frozenset({"APIGW.0308", "APIG.0308"})

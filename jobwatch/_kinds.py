@@ -205,6 +205,8 @@ class DirectKind(Generic[P]):
 
     A subclass sets ``name`` and ``ref_type`` and defines ``to_dict``,
     ``from_dict`` and ``parse``; its references have a ``path(project_id)``.
+    An API that names the job in the query rather than the path (RDS:
+    ``/v3/{project_id}/jobs?id={job_id}``) overrides ``params``.
     """
 
     name: str
@@ -218,9 +220,14 @@ class DirectKind(Generic[P]):
         """None: every job is a request of its own."""
         return None
 
+    def params(self, ref: P) -> Mapping[str, str] | None:
+        """The query of the job's status request; None (the default) for none."""
+        return None
+
     async def fetch(self, requester: Requester, ref: P) -> JobSnapshot:
-        """GET the job's status path and parse it."""
-        data = await requester.get_json(ref.path(requester.project_id), None, what=str(ref))
+        """GET the job's status path (with its ``params``) and parse it."""
+        path = ref.path(requester.project_id)
+        data = await requester.get_json(path, self.params(ref), what=str(ref))
         return self.parse(ref, data)
 
     async def fetch_batch(self, requester: Requester, refs: Iterable[P]) -> BatchResults[P]:

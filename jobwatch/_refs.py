@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from jobwatch._dialects._bms import BmsJob
+from jobwatch._dialects._cce import CceJob
 from jobwatch._dialects._dcs import DcsJob
 from jobwatch._dialects._deh import DehJob
 from jobwatch._dialects._ecs import EcsJob
@@ -23,6 +24,7 @@ from jobwatch._dialects._evs import EvsJob
 from jobwatch._dialects._evs_v2 import EvsV2Job
 from jobwatch._dialects._ges import GesJob, GesVersion
 from jobwatch._dialects._ims import ImsCloudImagesJob, ImsJob
+from jobwatch._dialects._rds import RdsJob
 from jobwatch._dialects._sdrs import SdrsJob
 from jobwatch._dialects._vpc import VpcJob
 from jobwatch._kinds import MAX_ID_LENGTH, kind_named, kind_of, segment, validate_id
@@ -30,6 +32,7 @@ from jobwatch._kinds import MAX_ID_LENGTH, kind_named, kind_of, segment, validat
 __all__ = [
     "MAX_ID_LENGTH",
     "BmsJob",
+    "CceJob",
     "DcsJob",
     "DehJob",
     "EcsJob",
@@ -41,6 +44,7 @@ __all__ = [
     "ImsCloudImagesJob",
     "ImsJob",
     "JobRef",
+    "RdsJob",
     "SdrsJob",
     "VpcJob",
     "engine_list_path",
@@ -63,6 +67,8 @@ JobRef: TypeAlias = (
     | SdrsJob
     | EvsV2Job
     | DcsJob
+    | CceJob
+    | RdsJob
 )
 
 

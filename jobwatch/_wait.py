@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from contextlib import aclosing
-from typing import Literal, overload
+from typing import Literal, TypeGuard, overload
 
 import anyio
 import anyio.lowlevel
@@ -18,14 +18,14 @@ import sniffio
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp
 from jobwatch._exceptions import JobFailed, WatchGaveUp
+from jobwatch._kinds import kind_of
 from jobwatch._policies import PollPolicy
-from jobwatch._refs import EvsJob, GesEngineJob, GesJob, JobRef
+from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot, JobState
 from jobwatch._watcher import Watcher
 
 __all__ = ["wait_for", "wait_for_sync"]
 
-_REF_TYPES = (EvsJob, GesJob, GesEngineJob)
 #: Jobs named in the message of a wait that timed out (the rest are counted).
 _NAMED_IN_TIMEOUT = 5
 
@@ -101,7 +101,7 @@ async def wait_for(
     started.  For events as jobs change, or thousands of jobs coming and going,
     use a ``Watcher``.
     """
-    single = isinstance(refs, _REF_TYPES)
+    single = _is_ref(refs)
     wanted = _refs_of(refs)
     _check_timeout(timeout)
     if client._closed:
@@ -194,7 +194,7 @@ def wait_for_sync(
             "'await jobwatch.wait_for(...)' instead, with the same arguments"
         )
     wanted = _refs_of(refs)  # a bad argument fails before any event loop starts
-    given: JobRef | list[JobRef] = refs if isinstance(refs, _REF_TYPES) else wanted
+    given: JobRef | list[JobRef] = refs if _is_ref(refs) else wanted
     _check_timeout(timeout)
     if client._closed:
         raise RuntimeError("this client was closed")
@@ -222,18 +222,27 @@ def wait_for_sync(
 
 def _refs_of(refs: JobRef | Iterable[JobRef]) -> list[JobRef]:
     """``refs`` as a list, every item checked to be a job reference."""
-    if isinstance(refs, _REF_TYPES):
+    if _is_ref(refs):
         return [refs]
     if isinstance(refs, str | bytes) or not isinstance(refs, Iterable):
         raise TypeError(
-            "refs must be a job reference (EvsJob, GesJob, GesEngineJob) or an iterable "
+            "refs must be a job reference (EvsJob, GesJob, CceJob, ...) or an iterable "
             f"of them, not {type(refs).__name__}"
         )
     wanted = list(refs)
     for ref in wanted:
-        if not isinstance(ref, _REF_TYPES):
+        if not _is_ref(ref):
             raise TypeError(f"not a job reference: {ref!r}")
     return wanted
+
+
+def _is_ref(value: object) -> TypeGuard[JobRef]:
+    """True for a reference of any registered API kind (``jobwatch._kinds``)."""
+    try:
+        kind_of(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_timeout(timeout: float | None) -> None:

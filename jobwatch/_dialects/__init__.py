@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobwatch._dialects import (  # noqa: F401 - each registers its kind  # noqa: F401
+from jobwatch._dialects import (  # noqa: F401 - each registers its kind
     _bms,
+    _cce,
     _dcs,
     _deh,
     _ecs,
@@ -17,6 +18,7 @@ from jobwatch._dialects import (  # noqa: F401 - each registers its kind  # noqa
     _evs_v2,
     _ges,
     _ims,
+    _rds,
     _sdrs,
     _vpc,
 )

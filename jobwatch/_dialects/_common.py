@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pydantic
 import pydantic_core
 
 from jobwatch._exceptions import ResponseValidationError, excerpt, read_error_body, status_error
+from jobwatch._kinds import MAX_ID_LENGTH
 from jobwatch._snapshot import JobState
 
 logger = logging.getLogger("jobwatch")
@@ -29,13 +31,20 @@ def decode_json(body: bytes, *, status_code: int | None = None) -> Any:
         ) from None
 
 
+JOB_KEYS = frozenset({"status", "Job", "jobs", "job"})
+"""Top-level keys of a body that carries a job: ``status`` (EVS, GES, CCE), ``Job``
+(GES v1.0 wrapped), ``jobs`` (the engine list), ``job`` (RDS and the other
+database services' ``/v3/{project_id}/jobs?id=``)."""
+
+
 def raise_for_error_body(
     data: object, *, body: bytes, request_id: str | None, url: str | None = None
 ) -> None:
     """Raise the ``APIStatusError`` an HTTP 200 answer carries, if it carries one.
 
     ``{"error": {...}}`` is an error whatever the status code; so is an engine
-    list with ``result: failed``, and a body with an error code and no job in it.
+    list with ``result: failed``, and a body with an error code and no job in it
+    (``JOB_KEYS``: a job's own status, or the object that holds the job).
     ``url`` is the URL asked for (its path is named in the message of an unknown API).
     """
     if not isinstance(data, Mapping):
@@ -43,7 +52,7 @@ def raise_for_error_body(
     is_error = (
         isinstance(data.get("error"), Mapping)
         or data.get("result") == "failed"
-        or not ({"status", "Job", "jobs"} & data.keys())
+        or not (JOB_KEYS & data.keys())
     )
     if is_error and read_error_body(data) is not None:
         path = urlsplit(url).path if url else None
@@ -113,6 +122,20 @@ def map_state(api: str, raw: str | None, table: Mapping[str, JobState]) -> JobSt
             _unknown_seen.add((api, raw))
         logger.warning("unrecognised %s job status %r: treated as 'unknown'", api, raw[:64])
     return state
+
+
+def place_id(parent_id: str, field: str, n: int) -> str:
+    """The ID of sub-job ``n`` of ``parent_id`` listed without one: its place.
+
+    ``"<parent id>.<field>.<n>"``, an ID no API answers on; a parent ID too long
+    for the suffix, or ending in ``.`` (which would make ``..``), is replaced by
+    its SHA-256, so the whole stays a valid ID.
+    """
+    suffix = f".{field}.{n}"
+    head = parent_id
+    if len(head) + len(suffix) > MAX_ID_LENGTH or head.endswith("."):
+        head = hashlib.sha256(head.encode()).hexdigest()
+    return head + suffix
 
 
 def text(value: object) -> str | None:

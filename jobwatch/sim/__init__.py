@@ -13,7 +13,11 @@
 * GES engine job lists, ``GET /ges/v1.0/{project_id}/graphs/{graph_name}/jobs/status``
   (``limit``/``offset`` paging; HTTP 400 ``GES.8000`` for an unknown graph or a bad parameter),
   and each engine job's own ``.../graphs/{graph_name}/jobs/{job_id}/status`` (HTTP 400
-  ``GES.8301`` when unknown).
+  ``GES.8301`` when unknown);
+* CCE jobs, ``GET /api/v3/projects/{project_id}/jobs/{job_id}`` (sub-jobs nested in
+  ``spec.subJobs``; HTTP 404 ``{"errorCode", "errorMessage"}`` ``CCE.01404001`` when unknown);
+* RDS jobs, ``GET /v3/{project_id}/jobs?id={job_id}`` (HTTP 400 ``{"error_code",
+  "error_msg"}`` ``DBS.200543`` when unknown).
 
 Any other path is a 404 and any method but GET a 405, both in the API gateway's
 ``{"error_code", "error_msg", "request_id"}`` shape.  Every response carries
@@ -77,14 +81,24 @@ Scenarios
         {"project_id": "p", "graph_name": "g", "job_id": "j3",
          "timeline": [[0, "pending"], [2, "complete"]],
          "request": {"command": "import_graph", "url": "/ges/...", "body": {}}}
+      ],
+      "cce_jobs": [
+        {"project_id": "p", "job_id": "j4", "timeline": [[0, "Initializing"], [5, "Success"]],
+         "sub_jobs": [{"job_id": "j4a", "timeline": [[1, "Running"], [4, "Success"]]}]}
+      ],
+      "rds_jobs": [
+        {"project_id": "p", "job_id": "j5", "timeline": [[0, "Running"], [5, "Completed"]],
+         "process": [[0, "10%"], [3, "60%"]]}
       ]
     }
 
 (``//`` comments are for this page only; JSON has none.)  The keys of an entry of
-``evs_jobs``, ``ges_jobs``, ``engine_jobs`` and ``graphs`` are the parameters of
-:meth:`Simulator.add_evs_job`, :meth:`~Simulator.add_ges_job`,
-:meth:`~Simulator.add_engine_job` and :meth:`~Simulator.add_graph`; those of a
-sub-job and a fault are the fields of :class:`SubJob` and :class:`Fault`
+``evs_jobs``, ``ges_jobs``, ``engine_jobs``, ``cce_jobs``, ``rds_jobs`` and ``graphs``
+are the parameters of :meth:`Simulator.add_evs_job`, :meth:`~Simulator.add_ges_job`,
+:meth:`~Simulator.add_engine_job`, :meth:`~Simulator.add_cce_job`,
+:meth:`~Simulator.add_rds_job` and :meth:`~Simulator.add_graph`; those of a
+sub-job and a fault are the fields of :class:`SubJob` (:class:`CceSubJob` in
+``cce_jobs``) and :class:`Fault`
 (``window`` as a two-element list).  Timelines are lists of ``[at, status]``.
 Unknown keys are errors.  ``from_scenario(data, clock=...)`` overrides ``"clock"``.
 """
@@ -92,6 +106,7 @@ Unknown keys are errors.  ``from_scenario(data, clock=...)`` overrides ``"clock"
 from __future__ import annotations
 
 from jobwatch.sim._app import RecordedRequest, SimAuth
+from jobwatch.sim._cce import CceSubJob
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._family import FamilyService
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
@@ -109,6 +124,7 @@ __all__ = [
     "ENDED_JOB_LIFETIME",
     "UNPAID_JOB_LIFETIME",
     "ApiName",
+    "CceSubJob",
     "Clock",
     "FamilyService",
     "Fault",

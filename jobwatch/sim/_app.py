@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote
 import anyio
 
 from jobwatch._auth import SignatureError, verify_signature
+from jobwatch.sim._cce import CceTree, answer_cce
 from jobwatch.sim._clock import Clock
 from jobwatch.sim._family import FAMILY_APIS, FAMILY_PATHS, FamilyBook, route_api
 from jobwatch.sim._family import answer as family_answer
@@ -43,6 +44,7 @@ from jobwatch.sim._joblists import (
 )
 from jobwatch.sim._joblists import int_param as _int_param
 from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob
+from jobwatch.sim._rds import RdsSpec, answer_rds
 
 __all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
 
@@ -133,6 +135,8 @@ class SimState:
     engine: dict[tuple[str, str], list[StoredJob[EngineSpec]]] = field(default_factory=dict)
     engine_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # of ``engine``
     family: FamilyBook = field(default_factory=FamilyBook)  # the EVS-style family's services
+    cce: dict[tuple[str, str], CceTree] = field(default_factory=dict)  # as ``evs``
+    rds: dict[tuple[str, str], StoredJob[RdsSpec]] = field(default_factory=dict)
     faults: list[FaultSlot] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     seq: int = 0
@@ -147,7 +151,7 @@ class _Route:
     listing: bool = False  # an engine job's own status path, or a management job list
 
 
-def _route(path: str) -> _Route | None:
+def _route(path: str, query: str) -> _Route | None:
     parts = path.split("/")
     if parts[0] or any(not part for part in parts[1:]):
         return None
@@ -166,6 +170,10 @@ def _route(path: str) -> _Route | None:
             return _Route("ges-engine", project, job, graph, listing=True)
         case ["v1.0" | "v2" as version, project, "graphs", "jobs"]:
             return _Route("ges-v1.0" if version == "v1.0" else "ges-v2", project, "", listing=True)
+        case ["api", "v3", "projects", project, "jobs", job]:
+            return _Route("cce", project, job)
+        case ["v3", project, "jobs"]:  # the job is the query's ``id`` ("" without one)
+            return _Route("rds", project, (parse_qs(query).get("id") or [""])[-1])
     return None
 
 
@@ -206,7 +214,7 @@ class SimApp:
         headers = _headers(scope)
         method: str = scope["method"]
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        route = _family_route(state, _route(scope["path"]), headers)
+        route = _family_route(state, _route(scope["path"], query), headers)
         with state.lock:
             t = state.clock.now()
             request_id = f"{state.ids.getrandbits(128):032x}"
@@ -280,6 +288,13 @@ class SimApp:
         elif route.api == "ges-engine":
             for job in state.engine.get((route.project_id, route.graph), ()):
                 yield from ((job.spec.job_id, slot) for slot in job.faults)
+        elif route.api == "cce":
+            tree = state.cce.get((route.project_id, route.job))
+            if tree is not None and len(tree[1]) == 1:  # a top-level job, not a sub-job
+                yield from ((None, slot) for slot in tree[0].faults)
+        elif route.api == "rds":
+            rds_job = state.rds.get((route.project_id, route.job))
+            yield from ((None, slot) for slot in (rds_job.faults if rds_job else ()))
         else:
             ges_job = state.ges.get((route.project_id, route.graph, route.job))
             if ges_job is not None:
@@ -302,6 +317,10 @@ class SimApp:
                 response = self._listing(route, query, override)
             elif route.api == "ges-engine":
                 response = self._engine(route, query, override)
+            elif route.api in ("cce", "rds"):
+                answer = answer_cce if route.api == "cce" else answer_rds
+                status = None if override is None else override.fault.status
+                response = answer(self._state, route.project_id, route.job, status)
             else:
                 response = self._ges(route, override)
         if hit is not None and hit.fault.kind == "malformed_json":

@@ -33,6 +33,8 @@ ApiName: TypeAlias = Literal[
     "sdrs",
     "evs-v2",
     "dcs",
+    "cce",
+    "rds",
 ]
 API_NAMES: frozenset[str] = frozenset(get_args(ApiName))
 

@@ -50,13 +50,14 @@ def api_error(api: ApiName, status: int, code: str, message: str) -> Response:
     """An error in the API's own shape.
 
     EVS ``{"error": {"message", "code"}}`` (each service of its family in its own
-    shape: ``jobwatch.sim._family.error_body``); GES v1.0 ``{"errorMessage", "errorCode"}``;
-    GES v2 ``{"error_msg", "error_code"}``; the engine adds ``"result": "failed"``.
+    shape: ``jobwatch.sim._family.error_body``); GES v1.0 and CCE ``{"errorMessage",
+    "errorCode"}`` (CCE: "Error Codes", cce_02_0250); GES v2 and RDS ``{"error_msg",
+    "error_code"}`` (RDS: "Abnormal Request Results"); the engine adds ``"result": "failed"``.
     """
     from jobwatch.sim._family import error_body  # (it builds on this module)
 
     body = error_body(api, code, message)  # the EVS-style family, EVS included
-    if body is None and api == "ges-v2":
+    if body is None and api in ("ges-v2", "rds"):
         body = {"error_msg": message, "error_code": code}
     elif body is None:
         body = {"errorMessage": message, "errorCode": code}

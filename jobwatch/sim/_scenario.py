@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jobwatch.sim._app import SimAuth
+from jobwatch.sim._cce import CceSubJob
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._faults import Fault
 from jobwatch.sim._jobs import SubJob
@@ -37,6 +38,8 @@ _TOP_KEYS = frozenset(
         "evs_jobs",
         "ges_jobs",
         "engine_jobs",
+        "cce_jobs",
+        "rds_jobs",
     }
 )
 _T = TypeVar("_T")
@@ -75,14 +78,17 @@ def build(cls: type[Simulator[Any]], data: Mapping[str, Any], clock: Clock | Non
         "evs_jobs": sim.add_evs_job,
         "ges_jobs": sim.add_ges_job,
         "engine_jobs": sim.add_engine_job,
+        "cce_jobs": sim.add_cce_job,
+        "rds_jobs": sim.add_rds_job,
     }
     for key, add in adders.items():
+        sub_job: Callable[..., Any] = CceSubJob if key == "cce_jobs" else SubJob
         for i, job in enumerate(_list(fields, key)):
-            _call(add, _job(job, f"{where}.{key}[{i}]"), f"{where}.{key}[{i}]")
+            _call(add, _job(job, f"{where}.{key}[{i}]", sub_job), f"{where}.{key}[{i}]")
     return sim
 
 
-def _job(raw: object, where: str) -> dict[str, Any]:
+def _job(raw: object, where: str, sub_job: Callable[..., Any] = SubJob) -> dict[str, Any]:
     """Turn the nested parts of a job (faults, sub-jobs) into their Python objects."""
     job = dict(_object(raw, where, None))
     if "faults" in job:
@@ -92,7 +98,7 @@ def _job(raw: object, where: str) -> dict[str, Any]:
         ]
     if "sub_jobs" in job:
         job["sub_jobs"] = [
-            _call(SubJob, _job(sub, f"{where}.sub_jobs[{i}]"), f"{where}.sub_jobs[{i}]")
+            _call(sub_job, _job(sub, f"{where}.sub_jobs[{i}]", sub_job), f"{where}.sub_jobs[{i}]")
             for i, sub in enumerate(_list(job, "sub_jobs"))
         ]
     return job

@@ -13,6 +13,7 @@ from typing_extensions import TypeVar
 
 from jobwatch._refs import validate_id
 from jobwatch.sim._app import EngineSchema, RecordedRequest, SimApp, SimAuth, SimState
+from jobwatch.sim._cce import CceSubJob, cce_tree
 from jobwatch.sim._clock import Clock, MonotonicClock
 from jobwatch.sim._family import FamilyService, claim, default_job_type, stored_service
 from jobwatch.sim._faults import Fault, FaultSlot
@@ -25,6 +26,7 @@ from jobwatch.sim._jobs import (
     parse_import_detail,
     parse_timeline,
 )
+from jobwatch.sim._rds import RdsSpec
 
 if TYPE_CHECKING:
     import httpx
@@ -44,13 +46,14 @@ UNPAID_JOB_LIFETIME = 14 * 86_400.0
 whose timeline ends in that status)."""
 
 ClockT = TypeVar("ClockT", bound=Clock, default=Clock)
-_S = TypeVar("_S", SubJob, GesSpec, EngineSpec)
+_S = TypeVar("_S", SubJob, GesSpec, EngineSpec, CceSubJob, RdsSpec)
 
 
 class Simulator(Generic[ClockT]):
     """A simulated Huawei Cloud serving the four job-status APIs.
 
-    Add jobs with :meth:`add_evs_job`, :meth:`add_ges_job` and :meth:`add_engine_job`,
+    Add jobs with :meth:`add_evs_job`, :meth:`add_ges_job`, :meth:`add_engine_job`,
+    :meth:`add_cce_job` and :meth:`add_rds_job`,
     faults with :meth:`add_fault`, then send requests to :attr:`app` (an ASGI
     application: ``httpx.ASGITransport(app=sim.app)``, :meth:`transport`, or
     :func:`jobwatch.sim.serve` for a real socket).  Every request is recorded in
@@ -301,6 +304,100 @@ class Simulator(Generic[ClockT]):
             bisect.insort(jobs, stored, key=_creation_order)
             ids.add(job_id)
 
+    def add_cce_job(
+        self,
+        project_id: str,
+        job_id: str,
+        timeline: Iterable[tuple[float, str]],
+        *,
+        job_type: str = "CreateCluster",
+        cluster_uid: str | None = None,
+        resource_id: str | None = None,
+        resource_name: str | None = None,
+        extend_param: Mapping[str, str] | None = None,
+        reason: str | None = None,
+        sub_jobs: Sequence[CceSubJob] = (),
+        created_at: float | None = None,
+        visible_after: float = 0.0,
+        expires_after: float | None = None,
+        faults: Sequence[Fault] = (),
+    ) -> None:
+        """Add a CCE job (``GET /api/v3/projects/{project_id}/jobs/{job_id}``).
+
+        Phases are ``Initializing``, ``Running``, ``Success``, ``Failed``; ``reason``
+        is sent as ``status.reason`` once the job has ended.  ``sub_jobs`` are listed
+        in ``spec.subJobs`` as they appear (see :class:`CceSubJob`) and answer on
+        their own IDs too; see :meth:`add_evs_job` for the timeline, visibility and
+        faults.  An unknown job is HTTP 404 ``CCE.01404001``.
+        """
+        validate_id("project_id", project_id)
+        validate_id("job_id", job_id)
+        top = CceSubJob(
+            job_id,
+            parse_timeline(timeline),
+            job_type=job_type,
+            cluster_uid=cluster_uid,
+            resource_id=resource_id,
+            resource_name=resource_name,
+            extend_param=extend_param,
+            reason=reason,
+            sub_jobs=sub_jobs,
+        )
+        with self._state.lock:
+            stored = self._store(top, created_at, visible_after, expires_after, faults)
+            entries = dict(cce_tree(project_id, top, stored))
+            if len(entries) != sum(1 for path in top.walk() if path[-1].job_id is not None):
+                raise ValueError(f"job {job_id} repeats a job id among its sub-jobs")
+            taken = sorted(key[1] for key in entries if key in self._state.cce)
+            if taken:
+                raise ValueError(f"project {project_id} already has CCE jobs {taken}")
+            self._state.cce.update(entries)
+
+    def add_rds_job(
+        self,
+        project_id: str,
+        job_id: str,
+        timeline: Iterable[tuple[float, str]],
+        *,
+        name: str = "CreateMysqlSingleHAInstance",
+        instance: Mapping[str, Any] | None = None,
+        entities: Mapping[str, Any] | None = None,
+        fail_reason: str | None = None,
+        process: Iterable[tuple[float, str]] | None = None,
+        created_at: float | None = None,
+        visible_after: float = 0.0,
+        expires_after: float | None = None,
+        faults: Sequence[Fault] = (),
+    ) -> None:
+        """Add an RDS task-center job (``GET /v3/{project_id}/jobs?id={job_id}``).
+
+        Statuses are ``Running``, ``Completed``, ``Failed``; ``fail_reason`` is sent
+        once the job has ended, ``process`` (``(at, "60%")`` pairs) while it is
+        ``Running``.  RDS says a new job takes several seconds to be found
+        (``visible_after``) and keeps a month of jobs (``expires_after``); see
+        :meth:`add_evs_job` for the timeline and faults.  An unknown job is HTTP 400
+        ``DBS.200543``.
+        """
+        validate_id("project_id", project_id)
+        validate_id("job_id", job_id)
+        for what, value in (("instance", instance), ("entities", entities)):
+            if value is not None and not isinstance(value, Mapping):
+                raise TypeError(f"{what} must be a mapping, not {type(value).__name__}")
+        spec = RdsSpec(
+            job_id=job_id,
+            timeline=parse_timeline(timeline),
+            name=name,
+            instance=None if instance is None else dict(instance),
+            entities=None if entities is None else dict(entities),
+            fail_reason=fail_reason,
+            process=None if process is None else parse_timeline(process),
+        )
+        with self._state.lock:
+            if (project_id, job_id) in self._state.rds:
+                raise ValueError(f"project {project_id} already has RDS job {job_id}")
+            stored = self._store(spec, created_at, visible_after, expires_after, faults)
+            self._state.rds[(project_id, job_id)] = stored
+
     def add_graph(self, project_id: str, graph_name: str) -> None:
         """Make ``graph_name`` exist for the engine job list, with no jobs yet."""
         validate_id("project_id", project_id)
@@ -338,6 +435,8 @@ class Simulator(Generic[ClockT]):
                 {key[0] for key in state.evs}
                 | {key[0] for key in state.ges}
                 | {key[0] for key in state.engine}
+                | {key[0] for key in state.cce}
+                | {key[0] for key in state.rds}
             )
 
     @property
