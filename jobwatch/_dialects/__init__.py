@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobwatch._dialects import (  # noqa: F401 - each registers its kind  # noqa: F401
+from jobwatch._dialects import (  # noqa: F401 - each registers its kind
     _bms,
     _dcs,
     _deh,
