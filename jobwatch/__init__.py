@@ -1,7 +1,9 @@
 """jobwatch: watch the asynchronous jobs of Huawei Cloud services from async Python.
 
 Start with ``Client`` and a job reference (``EvsJob``, ``GesJob``,
-``GesEngineJob``, ``CceJob``, ``RdsJob``), and wait for the job to end in one call (``wait_for``; in
+``GesEngineJob``, ``CceJob``, ``RdsJob``; the EVS-style family ``EcsJob``, ``BmsJob``, ``VpcJob``,
+``ImsJob``, ``ImsCloudImagesJob``, ``DehJob``, ``SdrsJob``, ``EvsV2Job``,
+``DcsJob``), and wait for the job to end in one call (``wait_for``; in
 synchronous code ``wait_for_sync``)::
 
     async with jobwatch.Client(endpoint, project_id, auth=jobwatch.AKSKAuth(ak, sk)) as client:
