@@ -175,6 +175,7 @@ class GesKind(DirectKind[GesJob]):
 
     name = API
     ref_type = GesJob
+    graph_key = "graph_id"
 
     def to_dict(self, ref: GesJob) -> dict[str, str]:
         return {"api": API, "version": ref.version, "graph_id": ref.graph_id, "job_id": ref.job_id}
