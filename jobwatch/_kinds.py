@@ -9,6 +9,8 @@ A kind says, for its references:
 
 - ``name``: the ``"api"`` of their JSON form (``"evs"``, ``"ges"``, ``"ges-engine"``);
 - ``to_dict`` / ``from_dict``: that JSON form (``ValueError`` on bad data);
+- ``graph_key``: the key of the JSON form that names the graph a job lives in
+  (``"graph_id"``, ``"graph_name"``); None for an API without graphs;
 - ``batch_key``: references with equal keys (not None) on one client are
   answered by one request (engine jobs: their graph's name; GES management
   jobs: their version); None for an API that answers one job per request;
@@ -113,6 +115,11 @@ class ApiKind(Protocol[R]):
         """The class of this API's references."""
         ...
 
+    @property
+    def graph_key(self) -> str | None:
+        """The key of the JSON form naming the job's graph; None: not in a graph."""
+        ...
+
     def to_dict(self, ref: R) -> dict[str, str]:
         """The JSON form of ``ref``, ``"api"`` included."""
         ...
@@ -211,6 +218,7 @@ class DirectKind(Generic[P]):
 
     name: str
     ref_type: type[P]
+    graph_key: str | None = None
 
     def parse(self, ref: P, data: object) -> JobSnapshot:
         """The snapshot of ``ref`` in the body of its status path."""

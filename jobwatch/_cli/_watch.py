@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import anyio
 import click
@@ -13,6 +14,7 @@ import click
 from jobwatch import (
     AuthenticationError,
     Client,
+    ClientPool,
     EndpointUnreachable,
     GaveUp,
     JobRef,
@@ -24,6 +26,7 @@ from jobwatch import (
 )
 from jobwatch._cli._display import Reporter, reporter
 from jobwatch._cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, echo
+from jobwatch._cli._jobsfile import Defaults, Place, read_jobs
 from jobwatch._cli._logs import log_options
 from jobwatch._cli._metrics import Exposed, serve_metrics
 from jobwatch._cli._model import Run
@@ -31,7 +34,10 @@ from jobwatch._cli._options import (
     api_option,
     build_refs,
     connection_options,
+    endpoint_or_region,
+    locate,
     resolve_connection,
+    resolve_credentials,
     seconds,
 )
 from jobwatch._cli._state import StateFile, journaled, refs_left, restore
@@ -51,7 +57,7 @@ def safety_margin(timeout: float) -> float:
 
 
 async def run_watch(
-    client: Client,
+    client: Client | ClientPool,
     refs: Sequence[JobRef],
     policy: PollPolicy,
     run: Run,
@@ -60,6 +66,7 @@ async def run_watch(
     limit: float | None,
     state: StateFile | None = None,
     exposed: Exposed | None = None,
+    places: Mapping[JobRef, Place] | None = None,
 ) -> int:
     """Watch ``refs`` until every one ended (or ``limit`` seconds passed); the exit status.
 
@@ -69,6 +76,8 @@ async def run_watch(
     the others resume from what it journaled, and each event is journaled as shown.
     Ctrl-C or SIGTERM ends the watch: the journal is flushed, the summary so far shown.
     With ``exposed``, the watcher is read by the metrics server while it runs.
+    ``client`` is a ``ClientPool`` when the jobs are on several endpoints: ``places``
+    says where each one is.
     """
     causes: dict[type[BaseException], BaseException] = {}
     wanted = list(refs)
@@ -80,9 +89,9 @@ async def run_watch(
     async with Watcher(client, policy=policy, on_poll=run.trouble.on_poll) as watcher:
         if exposed is not None:
             exposed.watchers["watch"] = watcher
-        if state is not None:
-            watcher.resume(state.book.token(wanted))
-        watcher.watch_many(wanted)
+        _start(watcher, wanted, state, places)
+        if exposed is not None and isinstance(client, ClientPool):
+            exposed.clients.update((made.endpoint, made) for made in client.clients())
         with report:
             try:
                 async with anyio.create_task_group() as tg:
@@ -109,6 +118,24 @@ async def run_watch(
     if signals:
         return _stopped(run, signals[0], state)
     return run.exit_status()
+
+
+def _start(
+    watcher: Watcher,
+    refs: Sequence[JobRef],
+    state: StateFile | None,
+    places: Mapping[JobRef, Place] | None,
+) -> None:
+    """Watch ``refs`` (resumed from ``state``), each where ``places`` says if it says."""
+    groups: dict[Place | None, list[JobRef]] = {}
+    for ref in refs:
+        groups.setdefault(None if places is None else places[ref], []).append(ref)
+    for place, group in groups.items():
+        where = {} if place is None else {"endpoint": place.endpoint, "project_id": place.project_id}
+        if state is not None:
+            client = None if watcher.pool is None or place is None else watcher.pool.client(**where)
+            watcher.resume(state.book.token(group), client=client)
+        watcher.watch_many(group, **where)
 
 
 def _stopped(run: Run, signum: signal.Signals, state: StateFile | None) -> int:
@@ -163,8 +190,23 @@ async def _tick(report: Reporter) -> None:
 
 
 @click.command()
-@api_option("Which job API: EVS/ECS jobs, GES management jobs (v1.0 or v2), GES engine jobs.")
+@api_option(
+    "Which job API (service): EVS and the services sharing its job API, CCE, RDS, "
+    "GES management jobs (v1.0 or v2), GES engine jobs.  With --jobs: the API of the "
+    "lines that name none.",
+    required=False,
+)
 @connection_options
+@click.option(
+    "--jobs",
+    "jobs_path",
+    metavar="FILE",
+    help=(
+        "Watch the jobs of FILE (- for standard input), JSON Lines of mixed jobs: "
+        '{"api": "ecs", "job_id": "...", "region": "cn-north-4"}, with "graph", '
+        '"endpoint" or "project_id" where needed; the options give what a line leaves out.'
+    ),
+)
 @click.option(
     "--json",
     "json_lines",
@@ -228,13 +270,15 @@ async def _tick(report: Reporter) -> None:
     metavar="ADDRESS",
     help="Address of the metrics server (0.0.0.0: every interface).",
 )
-@click.argument("job_ids", metavar="JOB_ID...", nargs=-1, required=True)
+@click.argument("job_ids", metavar="[JOB_ID]...", nargs=-1)
 def watch(
-    api: str,
+    api: str | None,
     endpoint: str | None,
+    region: str | None,
     project_id: str | None,
     graph: str | None,
     token: str | None,
+    jobs_path: str | None,
     json_lines: bool,
     timeout: float | None,
     interval: float,
@@ -247,13 +291,15 @@ def watch(
 ) -> int:
     """Watch jobs until each succeeds, fails or is given up.
 
-    Sub-jobs of EVS batch jobs are watched too, at any depth.  Exit status: 0
+    Sub-jobs of batch jobs are watched too, at any depth.  Give the jobs as
+    JOB_IDs of one --api, or as --jobs FILE of any APIs, endpoints and regions
+    (every line checked before any request).  Exit status: 0
     when every job and sub-job succeeded, 1 when any failed, 3 when jobwatch
     gave up on any (and none failed), 2 for usage errors (a --state FILE that
     cannot be written or is about other jobs among them), 4 for a bug, 130 for
     Ctrl-C and 143 for SIGTERM (the summary so far shown, FILE flushed).
     """
-    refs = build_refs(api, graph, job_ids)
+    refs, places = _jobs(api, endpoint, region, project_id, graph, jobs_path, job_ids)
     maximum = max_interval if max_interval is not None else max(DEFAULT_MAX_INTERVAL, interval)
     if interval > maximum:
         raise CliError(f"--interval ({interval:g}) is longer than --max-interval ({maximum:g})")
@@ -265,22 +311,30 @@ def watch(
         raise CliError("--state-add needs --state FILE")
     # a bad FILE is a usage error, found before any request
     state = StateFile.open(state_path, refs, add=state_add) if state_path else None
-    conn = resolve_connection(endpoint, project_id, token)
+    if places is None:
+        assert api is not None
+        conn = resolve_connection(endpoint, project_id, token, api=api, region=region)
+        auth = conn.auth
+    else:
+        auth, _ = resolve_credentials(project_id, token)
     call_timeout = DEFAULT_CALL_TIMEOUT if timeout is None else min(DEFAULT_CALL_TIMEOUT, timeout)
     limit = None if timeout is None else timeout + safety_margin(timeout)
 
     async def main(exposed: Exposed | None) -> int:
         run = Run(refs)
+        retry = RetryPolicy(timeout=call_timeout)
+        report = reporter(run, json_lines=json_lines)
+        if places is not None:
+            async with ClientPool(auth=auth, retry=retry, on_retry=run.trouble.on_retry) as pool:
+                return await run_watch(
+                    pool, refs, policy, run, report, limit=limit, state=state,
+                    exposed=exposed, places=places,
+                )  # fmt: skip
         async with Client(
-            conn.endpoint,
-            conn.project_id,
-            auth=conn.auth,
-            retry=RetryPolicy(timeout=call_timeout),
-            on_retry=run.trouble.on_retry,
+            conn.endpoint, conn.project_id, auth=auth, retry=retry, on_retry=run.trouble.on_retry
         ) as client:
             if exposed is not None:
                 exposed.clients["watch"] = client
-            report = reporter(run, json_lines=json_lines)
             return await run_watch(
                 client, refs, policy, run, report, limit=limit, state=state, exposed=exposed
             )
@@ -289,3 +343,45 @@ def watch(
         if state is not None:
             state.prepare()  # FILE written once every usage error is behind
         return anyio.run(main, exposed, backend="asyncio")
+
+
+def _jobs(
+    api: str | None,
+    endpoint: str | None,
+    region: str | None,
+    project_id: str | None,
+    graph: str | None,
+    jobs_path: str | None,
+    job_ids: Sequence[str],
+) -> tuple[list[JobRef], dict[JobRef, Place] | None]:
+    """The jobs of the command line or of ``--jobs FILE``, and where each one is (None:
+    all on the command line's endpoint)."""
+    if jobs_path is None:
+        if api is None:
+            raise CliError("give --api and JOB_IDs, or --jobs FILE")
+        if not job_ids:
+            raise CliError(f"no JOB_ID: name the jobs of --api {api} (or give --jobs FILE)")
+        return build_refs(api, graph, job_ids), None
+    if job_ids:
+        raise CliError("give JOB_IDs or --jobs FILE, not both")
+    if graph is not None:
+        raise CliError('--graph is not used with --jobs: give each line its "graph"')
+    endpoint, region = endpoint_or_region(endpoint, region)
+    defaults = Defaults(api=api, region=region, endpoint=endpoint, project_id=project_id or None)
+    lines = read_jobs(_lines(jobs_path), _source(jobs_path), defaults, locate)
+    return [line.ref for line in lines], {line.ref: line.place for line in lines}
+
+
+def _source(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _lines(path: str) -> list[str]:
+    """The lines of ``path`` (``-``: standard input); ``CliError`` when unreadable."""
+    try:
+        if path == "-":
+            return sys.stdin.read().splitlines()
+        with open(path, encoding="utf-8") as file:
+            return file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"--jobs {_source(path)}: cannot read it ({exc})") from None

@@ -310,6 +310,7 @@ class EngineKind:
 
     name = API
     ref_type = GesEngineJob
+    graph_key = "graph_name"
 
     def to_dict(self, ref: GesEngineJob) -> dict[str, str]:
         return {"api": API, "graph_name": ref.graph_name, "job_id": ref.job_id}

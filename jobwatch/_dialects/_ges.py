@@ -302,6 +302,7 @@ class GesKind(DirectKind[GesJob]):
 
     name = API
     ref_type = GesJob
+    graph_key = "graph_id"
 
     def __init__(self) -> None:
         # Requesters whose list request was refused, per version: status paths only.
