@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jobwatch
-from jobwatch._refs import ref_from_dict, ref_to_dict
 from jobwatch._cli._apis import api_word, api_words
 from jobwatch._cli._errors import CliError
-from jobwatch._cli._jobsfile import Defaults, Place, read_jobs
+from jobwatch._cli._jobsfile import Defaults, JobLine, Place, read_jobs
+from jobwatch._refs import ref_from_dict, ref_to_dict
 
 PLACES = {("ecs", "cn-north-4"): "https://ecs.cn-north-4.example"}
 
@@ -34,7 +34,10 @@ def test_every_api_word_makes_its_reference() -> None:
     words = api_words()
     assert {"evs", "ges-v1", "ges-v2", "ges-engine"} <= set(words)
     assert "ges" not in words  # the management plane is named by its version
-    for word in words.values():
+    builtin = [word for word in words.values() if not word.word.startswith("test-")]
+    assert [word.word for word in builtin][:3] == ["evs", "ecs", "bms"]  # the --help order
+    assert len(builtin) == 15
+    for word in builtin:  # (test_kinds registers a kind of its own)
         graph = "g1" if word.graph_key else None
         ref = word.ref("job-1", graph)
         assert ref_from_dict(ref_to_dict(ref)) == ref
@@ -49,7 +52,12 @@ def test_mixed_lines_each_on_its_place() -> None:
         {"api": "ges-engine", "graph": "movies", "job_id": "7", "endpoint": "http://10.0.0.5:80"},
         {"api": "ges-v1", "graph": "g-id", "job_id": "9", "endpoint": "https://ges.example"},
     )
-    assert [str(job.ref) for job in jobs] == ["evs:a", str(jobs[1].ref), str(jobs[2].ref), str(jobs[3].ref)]
+    assert [str(job.ref) for job in jobs] == [
+        "evs:a",
+        str(jobs[1].ref),
+        str(jobs[2].ref),
+        str(jobs[3].ref),
+    ]
     assert jobs[0].place == Place("https://evs.example", "p1")
     assert jobs[1].place == Place("https://ecs.cn-north-4.example", "p2")
     assert jobs[2].ref == jobwatch.GesEngineJob("movies", "7")
@@ -89,14 +97,26 @@ def test_repeats_are_one_job_unless_their_places_differ() -> None:
         ({"api": "evs", "endpoint": "https://e.x"}, 'no "job_id"'),
         ({"api": "evs", "job_id": "../x", "endpoint": "https://e.x"}, "job_id"),
         ({"api": "evs", "job_id": 5, "endpoint": "https://e.x"}, "must be a string"),
-        ({"api": "evs", "job_id": "a", "endpoint": "https://e.x", "grpah": "g"}, "unknown key 'grpah'"),
-        ({"api": "evs", "job_id": "a", "graph": "g", "endpoint": "https://e.x"}, '"graph" is not used'),
-        ({"api": "ges-engine", "job_id": "a", "endpoint": "https://e.x"}, "needs \"graph\" \\(the graph name\\)"),
+        (
+            {"api": "evs", "job_id": "a", "endpoint": "https://e.x", "grpah": "g"},
+            "unknown key 'grpah'",
+        ),
+        (
+            {"api": "evs", "job_id": "a", "graph": "g", "endpoint": "https://e.x"},
+            '"graph" is not used',
+        ),
+        (
+            {"api": "ges-engine", "job_id": "a", "endpoint": "https://e.x"},
+            'needs "graph" \\(the graph name\\)',
+        ),
         ({"api": "evs", "job_id": "a"}, 'no "endpoint" or "region"'),
         ({"api": "evs", "job_id": "a", "endpoint": "https://e.x/v1"}, "ends in an API version"),
         ({"api": "evs", "job_id": "a", "endpoint": "ftp://e.x"}, "http"),
         ({"api": "ecs", "job_id": "a", "region": "mars-1"}, "unknown region 'mars-1'"),
-        ({"api": "evs", "job_id": "a", "endpoint": "https://e.x", "project_id": "a b"}, "project_id"),
+        (
+            {"api": "evs", "job_id": "a", "endpoint": "https://e.x", "project_id": "a b"},
+            "project_id",
+        ),
     ],
 )
 def test_a_bad_line_is_a_usage_error_naming_its_number(line: Any, message: str) -> None:
@@ -107,7 +127,7 @@ def test_a_bad_line_is_a_usage_error_naming_its_number(line: Any, message: str) 
 
 
 def test_no_project_and_no_jobs() -> None:
-    with pytest.raises(CliError, match='jobs.jsonl:1: no "project_id"'):
+    with pytest.raises(CliError, match=r'jobs.jsonl:1: no "project_id"'):
         read({"api": "evs", "job_id": "a", "endpoint": "https://e.x"}, defaults=Defaults())
     with pytest.raises(CliError, match="no jobs"):
         read("", "  ")
@@ -118,11 +138,29 @@ def test_a_huge_line_is_refused_without_parsing() -> None:
         read(json.dumps({"api": "evs", "job_id": "a" * 100_000}))
 
 
-@given(st.lists(st.text(max_size=80), max_size=6))
+LINE_VALUES = st.one_of(
+    st.text(max_size=12),
+    st.integers(),
+    st.none(),
+    st.sampled_from(["evs", "ecs", "ges-engine", "cn-north-4", "mars-1", "https://e.x", "a.b"]),
+)
+JSON_LINES = st.dictionaries(
+    st.sampled_from(["api", "job_id", "graph", "region", "endpoint", "project_id", "x"]),
+    LINE_VALUES,
+    max_size=5,
+).map(json.dumps)
+
+
+@given(st.lists(st.one_of(st.text(max_size=80), JSON_LINES), max_size=6))
 def test_any_text_is_jobs_or_a_usage_error(lines: list[str]) -> None:
+    defaults = Defaults(api="evs", endpoint="https://e.x", project_id="p")
+    outcome: list[JobLine] | CliError
     try:
-        jobs = read_jobs(lines, "f", Defaults(api="evs", endpoint="https://e.x", project_id="p"), locate)
-    except CliError as exc:
-        assert str(exc).startswith("f:")
+        outcome = read_jobs(lines, "f", defaults, locate)
+    except CliError as exc:  # the only error there may be, and it names the file
+        outcome = exc
+    if isinstance(outcome, CliError):
+        assert str(outcome).startswith("f:")
     else:
-        assert jobs and all(job.place.project_id for job in jobs)
+        assert outcome
+        assert all(job.place.project_id for job in outcome)

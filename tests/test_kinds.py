@@ -228,6 +228,7 @@ class NoteJob:
 class NoteKind:
     name = "test-notes"
     ref_type = NoteJob
+    graph_key = None  # (its board is no graph)
 
     def to_dict(self, ref: NoteJob) -> dict[str, str]:
         return {"api": self.name, "board": ref.board, "job_id": ref.job_id}

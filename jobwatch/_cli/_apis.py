@@ -20,6 +20,11 @@ __all__ = ["ApiWord", "api_word", "api_words"]
 
 # The GES management plane: one kind, the version in the reference.
 _VERSIONS = {"ges": (("ges-v1", "v1.0"), ("ges-v2", "v2"))}
+# The order of ``--help`` (kinds registered later follow, in their order).
+_ORDER = (
+    "evs", "ecs", "bms", "vpc", "ims", "ims-cloudimages", "deh", "sdrs", "evs-v2", "dcs",
+    "cce", "rds", "ges-v1", "ges-v2", "ges-engine",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,7 @@ class ApiWord:
 
 
 def api_words() -> dict[str, ApiWord]:
-    """Every ``--api`` word, in the order the kinds were registered."""
+    """Every ``--api`` word: the family's, CCE, RDS, GES, then any other kind's."""
     words: dict[str, ApiWord] = {}
     for kind in kinds():
         graph_key = getattr(kind, "graph_key", None)
@@ -56,7 +61,8 @@ def api_words() -> dict[str, ApiWord]:
             continue
         for word, version in versions:
             words[word] = ApiWord(word, kind, graph_key, {"version": version})
-    return words
+    rank = {word: n for n, word in enumerate(_ORDER)}
+    return dict(sorted(words.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def api_word(word: str) -> ApiWord | None:

@@ -28,10 +28,10 @@ __all__ = [
     "build_refs",
     "connection_options",
     "endpoint_or_region",
-    "locate",
-    "resolve_credentials",
     "graph_for",
+    "locate",
     "resolve_connection",
+    "resolve_credentials",
     "seconds",
 ]
 
@@ -124,9 +124,7 @@ class Connection:
     auth: httpx.Auth | None
 
 
-def endpoint_or_region(
-    endpoint: str | None, region: str | None
-) -> tuple[str | None, str | None]:
+def endpoint_or_region(endpoint: str | None, region: str | None) -> tuple[str | None, str | None]:
     """``--endpoint`` or ``--region``, whichever wins (the other None).
 
     ``--endpoint`` wins, unless it came from its variable and ``--region`` from the

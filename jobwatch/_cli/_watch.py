@@ -131,11 +131,12 @@ def _start(
     for ref in refs:
         groups.setdefault(None if places is None else places[ref], []).append(ref)
     for place, group in groups.items():
-        where = {} if place is None else {"endpoint": place.endpoint, "project_id": place.project_id}
+        client = None
+        if place is not None and watcher.pool is not None:
+            client = watcher.pool.client(place.endpoint, place.project_id)
         if state is not None:
-            client = None if watcher.pool is None or place is None else watcher.pool.client(**where)
             watcher.resume(state.book.token(group), client=client)
-        watcher.watch_many(group, **where)
+        watcher.watch_many(group, client=client)
 
 
 def _stopped(run: Run, signum: signal.Signals, state: StateFile | None) -> int:
