@@ -436,8 +436,8 @@ WATCH = ["watch", "--api", "evs"]
 USAGE_ERRORS: list[tuple[list[str], str]] = [
     ([*WATCH, "--bogus", "ok-1"], "No such option"),
     (["watch", "--api", "s3", "ok-1"], "Invalid value for '--api': 's3' is not one of"),
-    (["watch", "ok-1"], "Missing option '--api'"),
-    (WATCH, "Missing argument 'JOB_ID...'"),
+    (["watch", "ok-1"], "give --api and JOB_IDs, or --jobs FILE"),
+    (WATCH, "no JOB_ID: name the jobs of --api evs"),
     ([*WATCH, "--project-id", "p/../x", "ok-1"], "invalid --project-id: project ID"),
     (["watch", "--api", "ges-v1", "ges-1"], "--api ges-v1 needs --graph (the graph ID)"),
     (["watch", "--api", "ges-v2", "ges-1"], "--api ges-v2 needs --graph (the graph ID)"),
@@ -600,7 +600,7 @@ def test_ak_sk_signing_from_the_environment_with_a_security_token() -> None:
 def test_an_unexpected_error_is_one_line_and_exit_4_without_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def boom(self: jobwatch.Watcher, refs: object) -> None:
+    def boom(self: jobwatch.Watcher, refs: object, **where: object) -> None:
         raise RuntimeError(f"boom with {TOKEN} and {SK}")
 
     monkeypatch.setattr(jobwatch.Watcher, "watch_many", boom)

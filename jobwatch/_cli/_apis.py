@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobwatch._kinds import ApiKind, kinds
+from jobwatch._kinds import ApiKind, kind_of, kinds
 from jobwatch._refs import JobRef
 
-__all__ = ["ApiWord", "api_word", "api_words"]
+__all__ = ["ApiWord", "api_word", "api_words", "graph_of", "word_of"]
 
 # The GES management plane: one kind, the version in the reference.
 _VERSIONS = {"ges": (("ges-v1", "v1.0"), ("ges-v2", "v2"))}
@@ -68,3 +68,20 @@ def api_words() -> dict[str, ApiWord]:
 def api_word(word: str) -> ApiWord | None:
     """The ``--api`` word ``word``; None when there is none."""
     return api_words().get(word)
+
+
+def word_of(ref: JobRef) -> str:
+    """The ``--api`` word of a reference (``ecs``, ``ges-v1``...)."""
+    kind = kind_of(ref)
+    versions = _VERSIONS.get(kind.name)
+    if versions is None:
+        return kind.name
+    version = kind.to_dict(ref).get("version")
+    return next((word for word, fixed in versions if fixed == version), kind.name)
+
+
+def graph_of(ref: JobRef) -> str | None:
+    """The graph a reference's job lives in (its ID or name); None for an API without."""
+    kind = kind_of(ref)
+    key = getattr(kind, "graph_key", None)
+    return None if key is None else kind.to_dict(ref).get(key)

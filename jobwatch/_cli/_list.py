@@ -81,6 +81,7 @@ def _graph_filter(graph: str | None) -> str | None:
 def list_jobs(
     api: str,
     endpoint: str | None,
+    region: str | None,
     project_id: str | None,
     graph: str | None,
     token: str | None,
@@ -99,7 +100,7 @@ def list_jobs(
     else:
         graph_name = _graph_filter(graph)
         what = f"{api} project" + (f" (graph {graph_name})" if graph_name else "")
-    conn = resolve_connection(endpoint, project_id, token)
+    conn = resolve_connection(endpoint, project_id, token, api=api, region=region)
     version: GesVersion = "v1.0" if api == "ges-v1" else "v2"
 
     async def main() -> list[dict[str, Any]]:

@@ -10,15 +10,14 @@ from datetime import UTC, datetime
 
 from jobwatch import (
     Event,
-    EvsJob,
     GaveUp,
-    GesEngineJob,
-    GesJob,
     GiveUpReason,
     JobRef,
     JobState,
     Transition,
 )
+from jobwatch._cli._apis import graph_of as graph_in
+from jobwatch._cli._apis import word_of
 from jobwatch._cli._errors import EXIT_FAILED, EXIT_GAVE_UP, EXIT_OK
 from jobwatch._cli._summary import Summary
 from jobwatch._cli._trouble import Trouble
@@ -27,23 +26,13 @@ __all__ = ["Node", "Run", "api_of", "graph_of", "import_note", "label", "reason_
 
 
 def api_of(ref: JobRef) -> str:
-    """The ``--api`` name of a job reference: ``evs``, ``ges-v1``, ``ges-v2``, ``ges-engine``."""
-    if isinstance(ref, EvsJob):
-        return "evs"
-    if isinstance(ref, GesEngineJob):
-        return "ges-engine"
-    if isinstance(ref, GesJob):
-        return "ges-v1" if ref.version == "v1.0" else "ges-v2"
-    raise TypeError(f"not a job reference the CLI knows: {ref!r}")  # pragma: no cover
+    """The ``--api`` word of a job reference: ``evs``, ``ecs``, ``cce``, ``ges-v1``..."""
+    return word_of(ref)
 
 
 def graph_of(ref: JobRef) -> str | None:
-    """The graph ID (``ges-v1``, ``ges-v2``) or graph name (``ges-engine``); None for EVS."""
-    if isinstance(ref, GesEngineJob):
-        return ref.graph_name
-    if isinstance(ref, GesJob):
-        return ref.graph_id
-    return None
+    """The graph ID (``ges-v1``, ``ges-v2``) or graph name (``ges-engine``); None for others."""
+    return graph_in(ref)
 
 
 def reason_name(reason: GiveUpReason) -> str:

@@ -163,7 +163,9 @@ def resolve_connection(
         except ValueError as exc:
             raise CliError(f"--region: {exc}") from None
     if not endpoint:
-        raise CliError(f"no endpoint: pass --endpoint URL or --region, or set {ENV_ENDPOINT}")
+        raise CliError(
+            f"no endpoint: pass --endpoint URL or set {ENV_ENDPOINT} (or give --region REGION)"
+        )
     try:
         check_endpoint(endpoint)  # what Client would refuse, refused before any request
     except ValueError as exc:
