@@ -26,6 +26,7 @@ pytest started a ``PytestAssertRewriteWarning`` (an error under ``-W error``).
 
 from __future__ import annotations
 
+from jobwatch._apis import api_of
 from jobwatch._auth import AKSKAuth, TokenAuth
 from jobwatch._client import Client, ClientStatistics, FetchResult
 from jobwatch._credentials import CredentialProvider, Credentials, CredentialsUnavailable
@@ -148,6 +149,7 @@ __all__ = [
     "Watcher",
     "WatcherStatistics",
     "__version__",
+    "api_of",
     "endpoint_for",
     "wait_for",
     "wait_for_sync",

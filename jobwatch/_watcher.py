@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from jobwatch._apis import api_of
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, PollHook, Transition
 from jobwatch._exceptions import JobFailed, WatchGaveUp
@@ -207,23 +208,59 @@ class Watcher:
         *,
         client: Client | None = None,
         endpoint: str | None = None,
+        region: str | None = None,
         project_id: str | None = None,
     ) -> None:
         """Start watching ``ref`` (no-op while it is watched). Does not block.
 
         The job is polled with ``client``; or, on a watcher made with a
-        ``ClientPool``, with the pool's client of ``endpoint`` and ``project_id``
-        (default: the pool's project; ``EndpointNotInPool`` when the pool may not
-        reach it); or with the watcher's client.  A reference names one job, watched
-        on one endpoint and project at a time: ``ValueError`` when it is open on
-        another one (watch it there once it ended).  A job whose watch ended is
+        ``ClientPool``, with the pool's client of ``endpoint`` (or of the job's
+        service in ``region``: ``pool.client_for(jobwatch.api_of(ref), region=...)``)
+        and ``project_id`` (default: the pool's project; ``EndpointNotInPool`` when
+        the pool may not reach it, ``UnknownRegion`` or ``UnknownService`` when the
+        region table has no endpoint); or with the watcher's client.  A reference
+        names one job, watched on one endpoint and project at a time: ``ValueError``
+        when it is open on another one (watch it there once it ended).  A job whose watch ended is
         watched again, with an outcome of its own.
         """
         self._running()
-        chosen = self._client_for(client, endpoint, project_id)
+        if region is not None:
+            chosen = self._regional(ref, region, client, endpoint, project_id)
+        else:
+            chosen = self._client_for(client, endpoint, project_id)
         if self._elsewhere_possible(chosen):
             self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
         self._start(ref, chosen, anyio.current_time())
+
+    def watch_in(self, refs: Iterable[JobRef], region: str, project_id: str | None = None) -> None:
+        """Watch ``refs``, of any services, each on its service's endpoint in ``region``
+        (a watcher made with a ``ClientPool``; see ``watch``).  Does not block.
+
+        Every reference is placed and checked before any is added.
+        """
+        self._running()
+        placed = [(ref, self._regional(ref, region, None, None, project_id)) for ref in refs]
+        for ref, chosen in placed:
+            if self._elsewhere_possible(chosen):
+                self._check_elsewhere(ref, chosen.endpoint, chosen.project_id)
+        now = anyio.current_time()
+        for ref, chosen in placed:
+            self._start(ref, chosen, now)
+
+    def _regional(
+        self,
+        ref: JobRef,
+        region: str,
+        client: Client | None,
+        endpoint: str | None,
+        project_id: str | None,
+    ) -> Client:
+        """The pool's client of ``ref``'s service in ``region``."""
+        if client is not None or endpoint is not None:
+            raise ValueError("pass region, endpoint or client: one of them")
+        if self.pool is None:
+            raise ValueError("region= needs a watcher made with a ClientPool")
+        return self.pool.client_for(api_of(ref), region=region, project_id=project_id)
 
     def watch_many(
         self,

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 from schema_subset import validate
 
+from jobwatch._apis import api_words
 from jobwatch._cli import _jsonl as jsonl
-from jobwatch._cli._apis import api_words
 from jobwatch._cli._app import cli
 from jobwatch.sim import ManualClock, Simulator, SubJob, serve
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jobwatch
-from jobwatch._cli._apis import api_word, api_words
+from jobwatch._apis import api_word, api_words
 from jobwatch._cli._errors import CliError
 from jobwatch._cli._jobsfile import Defaults, JobLine, Place, read_jobs
 from jobwatch._refs import ref_from_dict, ref_to_dict

@@ -28,8 +28,10 @@ from hypothesis import strategies as st
 
 from jobwatch import (
     AKSKAuth,
+    CceJob,
     Client,
     ClientPool,
+    EcsJob,
     EndpointNotInPool,
     Event,
     EvsJob,
@@ -40,11 +42,14 @@ from jobwatch import (
     JobState,
     PollPolicy,
     RateLimit,
+    RdsJob,
     RetryPolicy,
     TokenAuth,
     Transition,
     UnknownRegion,
     Watcher,
+    api_of,
+    endpoint_for,
 )
 from jobwatch._refs import ref_to_dict
 from jobwatch.sim import Simulator, serve
@@ -90,9 +95,27 @@ def _engine(sim: Simulator[Any], job: str, timeline: list[tuple[float, str]]) ->
     return GesEngineJob("movies", job)
 
 
+def _ecs(sim: Simulator[Any], job: str, timeline: list[tuple[float, str]]) -> JobRef:
+    sim.add_evs_job(P, job, timeline, service="ecs")
+    return EcsJob(job)
+
+
+def _cce(sim: Simulator[Any], job: str, timeline: list[tuple[float, str]]) -> JobRef:
+    sim.add_cce_job(P, job, timeline)
+    return CceJob(job)
+
+
+def _rds(sim: Simulator[Any], job: str, timeline: list[tuple[float, str]]) -> JobRef:
+    sim.add_rds_job(P, job, timeline)
+    return RdsJob(job)
+
+
 #: Every service the cross-endpoint tests watch (each on an endpoint of its own).
 SERVICES = [
     Service("evs", frozenset({"evs"}), ("INIT", "RUNNING", "SUCCESS"), _evs),
+    Service("ecs", frozenset({"ecs"}), ("INIT", "RUNNING", "SUCCESS"), _ecs),
+    Service("cce", frozenset({"cce"}), ("Initializing", "Running", "Success"), _cce),
+    Service("rds", frozenset({"rds"}), ("Pending", "Running", "Completed"), _rds),
     Service("ges", frozenset({"ges-v2"}), ("pending", "running", "success"), _ges),
     Service("ges-engine", frozenset({"ges-engine"}), ("pending", "running", "complete"), _engine),
 ]
@@ -652,3 +675,46 @@ async def _check_plan(plan: Plan, allowed: set[int]) -> None:
         assert watcher.resume({"version": 1, "jobs": old}) == len(model)
         placed = {(job["endpoint"], job["project_id"]) for job in watcher.export_state()["jobs"]}
         assert placed <= {(ENDPOINTS[0], P)}
+
+
+async def test_jobs_of_any_service_placed_by_region(anyio_backend: str) -> None:
+    """``watch(ref, region=)`` and ``watch_in``: each job on its service's endpoint there."""
+    w = world(per_service=2)
+    by_api = {api_of(refs[0]): endpoint for endpoint, refs in w.jobs.items()}
+    assert set(by_api) == {"evs", "ecs", "cce", "rds", "ges-v2", "ges-engine"}
+    placed: list[tuple[str, str]] = []
+
+    def endpoint_for(service: str, region: str) -> str:
+        placed.append((service, region))
+        return by_api[service]
+
+    every = [ref for refs in w.jobs.values() for ref in refs]
+    async with w.pool(endpoint_for=endpoint_for) as pool, Watcher(pool, policy=FAST) as watcher:
+        first, *rest = every
+        watcher.watch(first, region="r-1")
+        watcher.watch_in(rest, "r-1")
+        with pytest.raises(ValueError, match="one of them"):
+            watcher.watch(first, region="r-1", endpoint=by_api["evs"])
+        events = await collect(watcher)
+    assert finals(events) == Counter(every)
+    assert {region for _, region in placed} == {"r-1"}
+    for endpoint, sim in w.sims.items():  # every job was asked on its own endpoint
+        asked = {r.job for r in sim.requests if not r.path.endswith("/graphs/jobs")}
+        assert asked <= {ref.job_id for ref in w.jobs[endpoint]} | {"movies"}
+    one = Client("https://evs.sim.test", P, transport=w.route("https://evs.sim.test"))
+    async with one, Watcher(one) as alone:
+        with pytest.raises(ValueError, match="ClientPool"):
+            alone.watch(first, region="r-1")
+    # The default table refuses what it does not know, before anything is added.
+    async with ClientPool(project_id=P) as plain, Watcher(plain) as watcher:
+        with pytest.raises(UnknownRegion):
+            watcher.watch_in([EvsJob("a"), EcsJob("b")], "mars-1")
+        assert watcher.statistics().jobs_watched == 0
+
+
+def test_api_of_names_each_service_as_the_region_table_does() -> None:
+    assert api_of(GesJob("g", "j", "v1.0")) == "ges-v1"
+    assert api_of(GesJob("g", "j")) == "ges-v2"
+    assert api_of(EcsJob("j")) == "ecs"
+    for ref in (EvsJob("j"), EcsJob("j"), CceJob("j"), RdsJob("j"), GesJob("g", "j")):
+        assert endpoint_for(api_of(ref), "cn-north-4").endswith(".cn-north-4.myhuaweicloud.com")

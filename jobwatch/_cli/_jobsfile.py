@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobwatch._cli._apis import ApiWord, api_words
+from jobwatch._apis import ApiWord, api_words
 from jobwatch._cli._errors import CliError
 from jobwatch._client import check_endpoint
 from jobwatch._kinds import validate_id

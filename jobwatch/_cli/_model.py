@@ -16,8 +16,8 @@ from jobwatch import (
     JobState,
     Transition,
 )
-from jobwatch._cli._apis import graph_of as graph_in
-from jobwatch._cli._apis import word_of
+from jobwatch._apis import api_of as word_of
+from jobwatch._apis import graph_of as graph_in
 from jobwatch._cli._errors import EXIT_FAILED, EXIT_GAVE_UP, EXIT_OK
 from jobwatch._cli._summary import Summary
 from jobwatch._cli._trouble import Trouble

@@ -15,7 +15,7 @@ import click
 import httpx
 
 from jobwatch import AKSKAuth, JobRef, TokenAuth
-from jobwatch._cli._apis import ApiWord, api_words
+from jobwatch._apis import ApiWord, api_words
 from jobwatch._cli._errors import CliError, echo, keep_secret
 from jobwatch._client import check_endpoint
 from jobwatch._refs import validate_id
@@ -54,7 +54,7 @@ def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 
 
 def api_option(help_text: str, *, required: bool = True) -> Callable[[F], F]:
-    """``--api``, one word per service (``jobwatch._cli._apis``)."""
+    """``--api``, one word per service (``jobwatch._apis``)."""
     return click.option(
         "--api",
         type=click.Choice(APIS),

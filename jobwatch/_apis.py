@@ -1,4 +1,4 @@
-"""The ``--api`` words of the command line, one per service, made from the API kinds.
+"""The services' names (``--api`` words, region-table names), one per service, from the API kinds.
 
 A word is a kind's name (``evs``, ``ecs``, ``cce``, ``ges-engine``...), except
 for the GES management plane, one kind with two versions: ``ges-v1`` and
@@ -16,7 +16,7 @@ from typing import Any
 from jobwatch._kinds import ApiKind, kind_of, kinds
 from jobwatch._refs import JobRef
 
-__all__ = ["ApiWord", "api_word", "api_words", "graph_of", "word_of"]
+__all__ = ["ApiWord", "api_of", "api_word", "api_words", "graph_of"]
 
 # The GES management plane: one kind, the version in the reference.
 _VERSIONS = {"ges": (("ges-v1", "v1.0"), ("ges-v2", "v2"))}
@@ -70,8 +70,13 @@ def api_word(word: str) -> ApiWord | None:
     return api_words().get(word)
 
 
-def word_of(ref: JobRef) -> str:
-    """The ``--api`` word of a reference (``ecs``, ``ges-v1``...)."""
+def api_of(ref: JobRef) -> str:
+    """The service of a job reference, as ``--api``, ``endpoint_for`` and ``ClientPool.client_for``
+    name it: ``"evs"``, ``"ecs"``, ``"cce"``, ``"ges-v1"``, ``"ges-engine"``...
+
+    (The ``"api"`` of a reference's JSON form is its kind's name: ``"ges"`` for both
+    versions of the GES management plane.)
+    """
     kind = kind_of(ref)
     versions = _VERSIONS.get(kind.name)
     if versions is None:
