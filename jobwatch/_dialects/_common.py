@@ -124,4 +124,7 @@ def text(value: object) -> str | None:
     return str(value)
 
 
-WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False)
+#: Every wire model's configuration.  ``defer_build``: a model's validator is built at
+#: its first validation, not when its module is imported (building them all cost
+#: start-up a tenth of a second, for APIs a run mostly never calls).
+WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False, defer_build=True)
