@@ -71,7 +71,7 @@ def test_every_public_name_resolves_and_is_listed() -> None:
     from jobwatch import Watcher, wait_for  # noqa: F401 - the from-import form works too
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        _ = jobwatch.Nope  # type: ignore[attr-defined]
+        _ = jobwatch.Nope
     with pytest.raises(ImportError):
         exec("from jobwatch import Nope", {})  # noqa: S102 - the statement under test
 
