@@ -122,8 +122,8 @@ def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     stacks = 2 if _installed("aiohttp") else 1
     variants = 2 if "gc_freeze" in results["big"] else 1  # the gc recipe, side by side
     # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; Airflow CPU, RSS;
-    # --state
-    assert len(names) == 4 * stacks + 1 + variants + 1 + 2 + 1
+    # --state; the cpu scenario: watcher and fetch ratios per N, start-up
+    assert len(names) == 4 * stacks + 1 + variants + 1 + 2 + 1 + 2 * len(results["cpu"]["ns"]) + 1
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
     cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
     assert len(cpu) == stacks
