@@ -124,7 +124,6 @@ def text(value: object) -> str | None:
     return str(value)
 
 
-#: Every wire model's configuration.  ``defer_build``: a model's validator is built at
-#: its first validation, not when its module is imported (building them all cost
-#: start-up a tenth of a second, for APIs a run mostly never calls).
-WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False, defer_build=True)
+#: Every wire model's configuration.  (Not ``defer_build``: building a validator at
+#: its first use holds the event loop for tens of milliseconds in the first poll.)
+WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False)
