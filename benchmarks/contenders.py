@@ -7,7 +7,7 @@ prints one ``BENCH-RESULT {json}`` line.
 
 - ``floor``: raw GETs, ``inflight`` at once: ``httpx.AsyncClient`` (``transport``
   ``httpx``, or ``aiohttp`` for the ``httpx-aiohttp`` transport), or a bare
-  ``aiohttp.ClientSession`` (``aiohttp-raw``).
+  ``aiohttp.ClientSession`` (``aiohttp-raw``; ``aiohttp-json`` also parses the body).
 - ``fetch``: ``jobwatch.Client.fetch`` in a loop, ``inflight`` at once (no watcher).
 - ``naive``: one asyncio task per job, a fixed sleep between polls, plain httpx
   (``bound``: at most that many requests in flight, through a semaphore).
@@ -172,12 +172,15 @@ async def floor(url: str, scenario: Scenario, params: Params) -> Result:
 @contextlib.asynccontextmanager
 async def raw_get(transport: str) -> AsyncIterator[Callable[[str], Awaitable[int]]]:
     """A bare GET (the whole body read) on one of the floor's HTTP stacks; returns the status."""
-    if transport == "aiohttp-raw":
+    if transport in ("aiohttp-raw", "aiohttp-json"):
+        parse = transport == "aiohttp-json"
         async with optional("aiohttp").ClientSession() as session:
 
             async def get_aiohttp(target: str) -> int:
                 async with session.get(target) as response:
-                    await response.read()
+                    body = await response.read()
+                    if parse:  # the same JSON Client.fetch parses, nothing more
+                        json.loads(body)
                     status: int = response.status
                     return status
 

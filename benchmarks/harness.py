@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
-from benchmarks import enginelist, statefile, triggers
+from benchmarks import cpu, enginelist, statefile, triggers
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -91,6 +91,11 @@ class Config:
     triggers_b: float = 20.0
     state_n: int = 10_000  # jobwatch watch with and without --state
     state_passes: int = 2
+    cpu_ns: tuple[int, ...] = (1_000, 10_000)  # the cpu scenario (issue 14)
+    cpu_a: float = 5.0
+    cpu_b: float = 15.0
+    cpu_repeats: int = 3
+    startup_repeats: int = 7
     seed: int = 20240101
 
 
@@ -120,6 +125,11 @@ SMOKE = Config(
     triggers_b=1.2,
     state_n=50,
     state_passes=1,
+    cpu_ns=(50,),
+    cpu_a=0.3,
+    cpu_b=1.2,
+    cpu_repeats=1,
+    startup_repeats=1,
 )
 
 
@@ -439,13 +449,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("all", "main", "big", "coalesce", "enginelist", "triggers", "state"),
+        choices=("all", "main", "big", "coalesce", "enginelist", "triggers", "state", "cpu"),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
         "coalesce: GES engine jobs of one graph; enginelist: one poll in a graph of "
         "100,000 engine jobs, paged to the body cap, against baselines; triggers: 1,000 Airflow "
         "triggers sharing one watcher against one client per trigger; state: the CLI's "
-        "CPU with and without --state (default: all six)",
+        "CPU with and without --state; cpu: the watcher's CPU per poll against Client.fetch "
+        "and a bare aiohttp GET, and the CLI's start-up (default: all seven)",
     )
     parser.add_argument(
         "--n",
@@ -499,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["triggers"] = triggers.run(harness)
         if args.scenario in ("all", "state"):
             results["state"] = statefile.run(harness)
+        if args.scenario in ("all", "cpu"):
+            results["cpu"] = cpu.run(harness)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)

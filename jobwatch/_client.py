@@ -59,6 +59,7 @@ from jobwatch._policies import RetryPolicy
 from jobwatch._refs import JobRef, validate_id
 from jobwatch._regions import check_service, endpoint_for
 from jobwatch._retry import RetryDetails, RetryHook, parse_retry_after
+from jobwatch._slots import Slots
 from jobwatch._snapshot import JobSnapshot
 from jobwatch._version import __version__
 
@@ -243,7 +244,7 @@ class Client:
         if fast is not False and http_client is None and transport is None:
             preload_fast()  # importing aiohttp takes ~0.2 s: not at the first request
         self._closed = False
-        self._in_flight = anyio.CapacityLimiter(max_in_flight)
+        self._in_flight = Slots(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
         self._gate = ThrottleGate()
         self.unreachable_timeout = unreachable_timeout

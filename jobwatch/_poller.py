@@ -1,4 +1,14 @@
-"""The poller: what a worker does with a due job or batch.
+"""The poller: the hand-off of due jobs and batches to the workers, and what a
+worker does with one.
+
+The hand-off is a queue of ready targets, filled by the scheduler's task in
+batches: when it wakes it takes every target due (up to ``2 x workers``) at once,
+and wakes idle workers once for them all; a worker takes the next ready target
+after each poll without waiting for anyone.  The scheduler refills the queue when
+it falls to half (one wake-up of the scheduler per ``workers`` polls, not one
+rendezvous per poll).  A ready target is in flight: the scheduler skips its
+other heap entries, and an ``unwatch`` of a job in it is carried out by the
+worker that takes it, as for a job being polled.
 
 It polls (one request per target, inside the per-poll guard and the job's
 deadline), turns the answer into events with ``_tracking.observe``, sends them,
@@ -16,12 +26,12 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from jobwatch._client import Client, FetchResult, RequestLedger, counting
 from jobwatch._events import Event, PollDetails, PollHook
@@ -31,7 +41,7 @@ from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
 from jobwatch._schedule import Scheduler
 from jobwatch._snapshot import JobSnapshot
-from jobwatch._stream import EventStream
+from jobwatch._stream import EventStream, Signal
 from jobwatch._tracking import Batch, Tracked, observe, time_out, unwatched
 
 __all__ = ["PollTrace", "PollTracer", "Poller", "Target"]
@@ -39,6 +49,10 @@ __all__ = ["PollTrace", "PollTracer", "Poller", "Target"]
 logger = logging.getLogger("jobwatch")
 
 Target = Tracked | Batch
+#: Seconds the scheduler lets pass after a due time before it wakes: the targets
+#: due meanwhile are handed out with it, in one wake-up (a poll is at most this
+#: late; detection lags are seconds).
+LINGER = 0.005
 
 
 class PollTrace(Protocol):
@@ -104,6 +118,12 @@ class Poller:
         self.polls = 0
         self.saved = 0
         self.tracer: PollTracer | None = None
+        self._ready: deque[Target] = deque()
+        self._capacity = 2  # of the ready queue: 2 x workers (set by schedule_loop)
+        self._sleepers: list[anyio.Event] = []  # one per idle worker
+        self._woken = 0  # idle workers woken that have not run yet
+        self._room = Signal()  # the ready queue fell to half while the scheduler waited
+        self._refill = False  # the scheduler waits for room
 
     def _trace(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
         tracer = self.tracer
@@ -117,17 +137,57 @@ class Poller:
         elif not batch.in_flight and due < batch.due:
             self.scheduler.push(batch, due)
 
-    async def schedule_loop(self, dispatch: MemoryObjectSendStream[Target]) -> None:
-        async with dispatch:
-            await self.scheduler.run(dispatch.send)
+    async def schedule_loop(self, workers: int) -> None:
+        """The scheduler's task: queue due targets for ``workers`` workers, forever."""
+        self._capacity = 2 * workers
+        await self.scheduler.run(self._hand_off, linger=LINGER)
 
-    async def work_loop(self, dispatch: MemoryObjectReceiveStream[Target]) -> None:
-        async with dispatch:
-            async for target in dispatch:
-                if isinstance(target, Batch):
-                    await self._poll_batch(target)
-                else:
-                    await self._poll_job(target)
+    async def _hand_off(self, target: Target) -> None:
+        """Queue ``target`` and wake an idle worker for it; wait while the queue is full.
+
+        It does not yield while there is room: the scheduler queues everything due
+        in one go, and the woken workers run at its next checkpoint.
+        """
+        ready = self._ready
+        if len(ready) >= self._capacity:
+            self._refill = True
+            try:
+                while len(ready) >= self._capacity:
+                    await self._room.wait()
+            finally:
+                self._refill = False
+        ready.append(target)
+        sleepers = self._sleepers
+        if sleepers and self._woken < len(ready):
+            sleepers.pop().set()  # the most recently idle: its code and data are warm
+            self._woken += 1
+
+    async def _idle(self) -> None:
+        """Wait, as an idle worker, until the scheduler wakes this one for a ready target."""
+        woken = anyio.Event()
+        self._sleepers.append(woken)
+        try:
+            await woken.wait()
+        finally:
+            if woken.is_set():
+                self._woken -= 1
+            else:  # cancelled while idle
+                self._sleepers.remove(woken)
+
+    async def work_loop(self) -> None:
+        """A worker's task: poll ready targets, one after another, forever."""
+        ready = self._ready
+        while True:
+            if not ready:
+                await self._idle()
+                continue
+            target = ready.popleft()
+            if self._refill and len(ready) <= self._capacity // 2:
+                self._room.fire()
+            if isinstance(target, Batch):
+                await self._poll_batch(target)
+            else:
+                await self._poll_job(target)
 
     async def _poll_job(self, job: Tracked) -> None:
         if await self._ended_before_poll(job):

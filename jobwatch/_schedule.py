@@ -75,13 +75,17 @@ class Scheduler(Generic[T]):
         """When the earliest entry is due (``inf`` when none is queued)."""
         return self._heap[0][0] if self._heap else math.inf
 
-    async def run(self, dispatch: Callable[[T], Awaitable[None]]) -> None:
-        """Forever: hand each target to ``dispatch`` when it is due."""
+    async def run(self, dispatch: Callable[[T], Awaitable[None]], linger: float = 0.0) -> None:
+        """Forever: hand each target to ``dispatch`` when it is due.
+
+        With ``linger``, the wake-up for a due time is that much later, so that the
+        targets due in between go out with it (one wake-up for them all).
+        """
         while True:
             now = anyio.current_time()
             while (target := self.pop_due(now)) is not None:
                 await dispatch(target)
                 now = anyio.current_time()
             self._wake_at = self.next_due()
-            with anyio.move_on_after(self._wake_at - now):
+            with anyio.move_on_after(self._wake_at + linger - now):
                 await self._wake.wait()

@@ -26,7 +26,7 @@ from jobwatch._exceptions import JobFailed, WatchGaveUp
 from jobwatch._jobtable import JobTable
 from jobwatch._outcomes import Gather, Outcomes
 from jobwatch._policies import PollPolicy
-from jobwatch._poller import Poller, PollTracer, Target
+from jobwatch._poller import Poller, PollTracer
 from jobwatch._pool import ClientPool
 from jobwatch._refs import JobRef
 from jobwatch._resume import ResumedJob, dump_state, load_state
@@ -169,11 +169,9 @@ class Watcher:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        send, receive = anyio.create_memory_object_stream[Target](0)
-        tg.start_soon(self._poller.schedule_loop, send, name="jobwatch scheduler")
+        tg.start_soon(self._poller.schedule_loop, self._concurrency, name="jobwatch scheduler")
         for n in range(self._concurrency):
-            tg.start_soon(self._poller.work_loop, receive.clone(), name=f"jobwatch worker {n}")
-        receive.close()
+            tg.start_soon(self._poller.work_loop, name=f"jobwatch worker {n}")
         return self
 
     async def __aexit__(

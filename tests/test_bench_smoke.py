@@ -43,7 +43,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ],
         cwd=ROOT,
         capture_output=True,
-        timeout=180,  # a bound against a hang, not a timing: ~30 s on an idle machine
+        timeout=300,  # a bound against a hang, not a timing: ~40 s on an idle machine
         check=False,
     )
     log = (tmp / "log").read_text(errors="replace") if (tmp / "log").exists() else ""
@@ -122,8 +122,8 @@ def test_ratios_and_targets_are_reported(results: dict[str, Any]) -> None:
     stacks = 2 if _installed("aiohttp") else 1
     variants = 2 if "gc_freeze" in results["big"] else 1  # the gc recipe, side by side
     # CPU, naive, SDK, lag per stack; RSS; a stall per big variant; engine; Airflow CPU, RSS;
-    # --state
-    assert len(names) == 4 * stacks + 1 + variants + 1 + 2 + 1
+    # --state; the cpu scenario: watcher and fetch ratios per N, start-up
+    assert len(names) == 4 * stacks + 1 + variants + 1 + 2 + 1 + 2 * len(results["cpu"]["ns"]) + 1
     assert all(t["status"] in ("PASS", "MISS", "N/A") for t in results["targets"])
     cpu = [t for t in results["targets"] if t["target"].startswith("CPU per poll")]
     assert len(cpu) == stacks
@@ -191,3 +191,23 @@ def test_state_scenario_ran_the_cli_with_and_without_state(results: dict[str, An
     assert section["ratio"] > 0
     (target,) = [t for t in results["targets"] if t["target"].startswith("watch --state")]
     assert target["status"] in ("PASS", "MISS")
+
+
+def test_cpu_scenario_measured_the_three_ratios_and_the_start_up(results: dict[str, Any]) -> None:
+    section = results["cpu"]
+    (at,) = section["ns"].values()
+    (repeat,) = at["repeats"]
+    for name in ("floor-aiohttp-json", "jobwatch-fetch-aiohttp", "jobwatch-aiohttp"):
+        assert repeat[name]["cpu_per_poll_ms"] > 0, repeat[name]
+    assert repeat["jobwatch-aiohttp"]["detected"] == N
+    assert at["watcher/fetch"] > 0
+    assert at["fetch/floor"] > 0
+    medians = section["startup"]["median_s"]
+    assert 0 < medians["bare"] < medians["baseline"]
+    assert medians["help"] > 0
+    assert medians["first_request"] > 0
+    cpu = [
+        t for t in results["targets"] if "Client.fetch" in t["target"] or "CLI start" in t["target"]
+    ]
+    assert len(cpu) == 3
+    assert all(t["status"] in ("PASS", "MISS") for t in cpu), cpu

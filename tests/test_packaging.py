@@ -265,7 +265,11 @@ def test_jobwatch_imported_before_pytest_starts_draws_no_rewrite_warning(
     # under -W error), but for its PYTEST_DONT_REWRITE marker.  (anyio, a plugin too,
     # draws one of its own: not ours to fix.)
     installed.makepyfile(test_user=USES_FIXTURES)
-    code = "import sys, jobwatch, pytest; sys.exit(pytest.main(['-W', 'default', '-q']))"
+    # (``import jobwatch`` alone imports no submodule: ask for a name that does.)
+    code = (
+        "import sys, jobwatch; jobwatch.Watcher; import pytest; "
+        "sys.exit(pytest.main(['-W', 'default', '-q']))"
+    )
     result = installed.run(sys.executable, "-c", code)
     assert result.ret == 0, result.outlines
     result.stdout.fnmatch_lines(["*1 passed*"])

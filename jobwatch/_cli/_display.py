@@ -1,6 +1,8 @@
 """How a run is shown: JSON Lines, plain lines, or a live rich table.
 
-rich is imported by the display modules only, and only the CLI imports them.  What
+rich is imported by the display modules only, and only the CLI imports them; here
+only when a live table or a printed table is made (a run with ``--json`` or off a
+terminal never imports it: it is a tenth of a second of start-up).  What
 the server sent (statuses, fail reasons, job IDs) is shown as ``rich.text.Text``,
 never read as markup.
 """
@@ -10,19 +12,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Protocol, Self
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol, Self
 
 from jobwatch import Event, Transition
 from jobwatch._cli._errors import echo, shown
 from jobwatch._cli._jsonl import JsonReporter
 from jobwatch._cli._model import Node, Run, import_note, reason_name
 from jobwatch._cli._summary import Summary, summary_lines
-from jobwatch._cli._table import live_view
+
+if TYPE_CHECKING:
+    from rich.console import Console, Group
 
 __all__ = [
     "LiveReporter",
@@ -103,6 +102,9 @@ class LiveReporter:
     """On a terminal: a table of every job and sub-job, redrawn in place (see ``_table``)."""
 
     def __init__(self, run: Run, title: str, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self._run = run
         self._title = title
         self._console = console or Console(highlight=False, markup=False)
@@ -124,12 +126,16 @@ class LiveReporter:
         self._live.update(self.render(), refresh=True)
 
     def finish(self, summary: Summary) -> None:
+        from rich.text import Text
+
         self._console.print()
         for line in summary_lines(summary):
             self._console.print(Text(shown(line), style="red" if "!" in line[:4] else ""))
 
     def render(self) -> Group:
         """The run as the terminal shows it now: head line, trouble line, table."""
+        from jobwatch._cli._table import live_view
+
         size = self._console.size
         return live_view(self._run, self._title, width=size.width, height=size.height)
 
@@ -137,6 +143,10 @@ class LiveReporter:
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """Print a rich table on stdout (``jobwatch list`` on a terminal); cells are text,
     never markup."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=Text(shown(title)), header_style="bold")
     for column in columns:
         table.add_column(column)

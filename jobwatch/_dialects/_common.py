@@ -147,4 +147,6 @@ def text(value: object) -> str | None:
     return str(value)
 
 
+#: Every wire model's configuration.  (Not ``defer_build``: building a validator at
+#: its first use holds the event loop for tens of milliseconds in the first poll.)
 WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False)
