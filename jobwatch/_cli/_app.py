@@ -21,7 +21,7 @@ __all__ = ["COMMANDS", "cli"]
 #: tests/test_cli.py checks each line against the command's own help).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("_sim", "demo", "Watch a few hundred simulated jobs, then summarise."),
-    "list": ("_list", "list_jobs", "List the jobs of a GES graph engine, every page of them."),
+    "list": ("_list", "list_jobs", "List the jobs an API keeps, every page of them."),
     "sim": ("_sim", "sim", "Serve the API simulator until interrupted."),
     "watch": ("_watch", "watch", "Watch jobs until each succeeds, fails or is given up."),
 }
