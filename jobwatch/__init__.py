@@ -24,6 +24,7 @@ pytest started a ``PytestAssertRewriteWarning`` (an error under ``-W error``).
 from __future__ import annotations
 
 from jobwatch._auth import AKSKAuth, TokenAuth
+from jobwatch._budget import AdaptiveRate
 from jobwatch._client import Client, ClientStatistics, FetchResult
 from jobwatch._credentials import CredentialProvider, Credentials, CredentialsUnavailable
 from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, Transition
@@ -62,6 +63,7 @@ from jobwatch._watcher import Watcher, WatcherStatistics
 __all__ = [
     "AKSKAuth",
     "APIStatusError",
+    "AdaptiveRate",
     "AuthenticationError",
     "BadRequestError",
     "CertificateError",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
@@ -119,7 +119,14 @@ class Poller:
 
     async def schedule_loop(self, dispatch: MemoryObjectSendStream[Target]) -> None:
         async with dispatch:
-            await self.scheduler.run(dispatch.send)
+            await self.scheduler.run(dispatch.send, self._admit)
+
+    def _admit(self, target: Target) -> Awaitable[None] | None:
+        """The wait for a token of the target's budget, once a throttle made it bind."""
+        budget = target.client.budget
+        if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
+            return None
+        return budget.reserve()
 
     async def work_loop(self, dispatch: MemoryObjectReceiveStream[Target]) -> None:
         async with dispatch:
@@ -256,7 +263,20 @@ class Poller:
         error = result if isinstance(result, JobwatchError) else None
         now = anyio.current_time()
         events, delay = observe(job, snapshot, error, now, self.policy, self.rng)
-        details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+        budget = job.client.budget
+        if budget is None:
+            details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+        else:
+            details = PollDetails(
+                job.ref,
+                job.polls,
+                snapshot,
+                error,
+                delay,
+                budget.rate,
+                budget.throttles,
+                budget.paused,
+            )
         trace.observed(events, details)
         if self.on_poll is not None:
             self.on_poll(details)

@@ -45,7 +45,9 @@ class WatcherStatistics:
     ``requests``, ``retries`` and ``errors`` count the HTTP requests, retries and
     failed calls of this watcher's polls, whichever client each job uses;
     ``requests_saved`` counts the polls that rode on another job's request
-    (engine jobs of one graph share one list request).
+    (engine jobs of one graph share one list request).  ``throttles`` counts the
+    throttling answers to those requests; ``rate`` and ``paused`` are those of
+    the watcher's own client's budget (see ``ClientStatistics``).
     """
 
     jobs_watched: int
@@ -56,6 +58,9 @@ class WatcherStatistics:
     errors: int
     events: int
     requests_saved: int
+    throttles: int = 0
+    rate: float | None = None
+    paused: float = 0.0
 
 
 class Watcher:
@@ -337,6 +342,7 @@ class Watcher:
         """The watcher's counters (see ``WatcherStatistics``)."""
         poller = self._poller
         ledger = poller.ledger
+        budget = self.client.budget
         return WatcherStatistics(
             jobs_watched=self._table.started,
             jobs_open=self._table.open_count,
@@ -346,6 +352,9 @@ class Watcher:
             errors=ledger.errors,
             events=self._stream.emitted,
             requests_saved=poller.saved,
+            throttles=ledger.throttles,
+            rate=None if budget is None else budget.rate,
+            paused=0.0 if budget is None else budget.paused,
         )
 
     def export_state(self) -> dict[str, Any]:

@@ -90,6 +90,7 @@ from jobwatch.sim._app import RecordedRequest, SimAuth
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
 from jobwatch.sim._jobs import SubJob
+from jobwatch.sim._quota import Quota
 from jobwatch.sim._server import serve
 from jobwatch.sim._simulator import (
     DEFAULT_EPOCH,
@@ -108,6 +109,7 @@ __all__ = [
     "FaultKind",
     "ManualClock",
     "MonotonicClock",
+    "Quota",
     "RecordedRequest",
     "SimAuth",
     "SimulatedReset",
