@@ -402,3 +402,30 @@ async def test_a_throttle_past_the_call_budget_fails_at_once(anyio_backend: str)
         with anyio.fail_after(2):
             with pytest.raises(RateLimitError, match="limit:1,time:1 minute"):
                 await client.fetch(EvsJob("j"))
+
+
+def test_the_cli_summary_shows_the_rate_learned() -> None:
+    from jobwatch._cli._summary import Summary, summary_json, summary_lines, trouble_line
+
+    assert trouble_line(0, 0.0, {}, 39.2) == ""  # no throttle: nothing to say
+    assert trouble_line(3, 2.4, {}, 39.2) == "throttled \u00d73, paused 2 s, rate 39.2/s"
+    assert trouble_line(3, 2.4, {}) == "throttled \u00d73, paused 2 s"
+    summary = Summary(
+        jobs=1,
+        sub_jobs=0,
+        outcomes={"succeeded": 1},
+        sub_outcomes={},
+        imports_with_failed_files=0,
+        batches_with_failed_sub_jobs=0,
+        polls=5,
+        requests=6,
+        retries=1,
+        naive_requests=9,
+        elapsed=9.0,
+        problems=(),
+        throttled=1,
+        paused=0.5,
+        rate=19.6,
+    )
+    assert "throttled \u00d71, paused 0 s, rate 19.6/s" in summary_lines(summary)
+    assert summary_json(summary)["rate"] == 19.6
