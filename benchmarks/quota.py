@@ -285,7 +285,9 @@ def verdicts(quota: Result) -> list[str]:
         )
         lines.append(
             f"{'PASS' if beaten else 'MISS'} quota {key}: jobwatch mean lag {_num(mine)} s, "
-            "below every peer's (" + ", ".join(f"{k} {_num(v)}" for k, v in peers.items()) + ")"
+            "below every peer's ("
+            + ", ".join(_peer(k, v, contenders[k], n) for k, v in peers.items())
+            + "; a peer that detected fewer jobs counts as beaten)"
         )
     return lines
 
@@ -311,6 +313,11 @@ def table(quota: Result) -> list[str]:
                 + (f"  ({c['outcome']})" if "outcome" in c else "")
             )
     return lines
+
+
+def _peer(name: str, lag: float | None, figures: Result, n: int) -> str:
+    found = "" if figures["detected"] == n else f" over {figures['detected']} of {n}"
+    return f"{name} {_num(lag)}{found}"
 
 
 def _num(value: float | None) -> str:
