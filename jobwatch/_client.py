@@ -30,6 +30,7 @@ import httpx
 import sniffio
 
 from jobwatch import _dialects
+from jobwatch._abandon import waiting_to_send
 from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
 from jobwatch._budget import AdaptiveRate
 from jobwatch._credentials import CredentialProvider, CredentialsUnavailable, ProvidedAuth
@@ -540,7 +541,8 @@ class Client:
                 )
                 if self._on_retry is not None:
                     self._on_retry(RetryDetails(what, attempt, delay, waited, exc))
-                await anyio.sleep(delay)
+                async with waiting_to_send():
+                    await anyio.sleep(delay)
 
     def _learn(self, error: JobwatchError, ledgers: tuple[RequestLedger, ...]) -> bool:
         """Tell the budget what an error answer says of the quota; True when the budget
@@ -644,11 +646,12 @@ class Client:
         if params:
             url += "?" + urlencode(params)
         async with self._in_flight:
-            await self._gate.wait()
-            if self._budget is not None:
-                await self._budget.acquire()
-            if self._rate is not None:
-                await self._rate.acquire()
+            async with waiting_to_send():  # an unwatched job's poll ends here
+                await self._gate.wait()
+                if self._budget is not None:
+                    await self._budget.acquire()
+                if self._rate is not None:
+                    await self._rate.acquire()
             if self._refused is not None:
                 raise self._refused_again()
             self._requests += 1

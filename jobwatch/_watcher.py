@@ -213,7 +213,10 @@ class Watcher:
         """Stop watching ``ref``: it ends with a ``GaveUp`` of reason ``removed``.
 
         No-op when ``ref`` is not watched (never, or no more).  A job being polled
-        ends after that poll's events.
+        ends after that poll's events; a poll still waiting to send its request
+        (for the request budget, a ``RateLimit``, a server's pause or a retry's
+        backoff) is abandoned at once when it serves no other job still watched,
+        and the job ends without it.
         """
         self._running()
         job = self._table.open.get(ref)
@@ -222,7 +225,9 @@ class Watcher:
         if job is None or job.removed:
             return
         job.removed = True
-        if not job.in_flight:
+        if job.in_flight:
+            self._poller.unwatched(job)
+        else:
             self._table.finish(job, unwatched(job))
 
     def _start(
