@@ -65,11 +65,6 @@ class Poll(Generic[T]):
         if self._waits:
             self.scope.cancel()
 
-    @property
-    def cut_short(self) -> bool:
-        """True when the poll ended without its answer (abandoned, or past its deadline)."""
-        return self.scope.cancelled_caught
-
 
 class _WaitingToSend:
     """``async with``: a wait before a request is sent, which abandoning a poll ends."""

@@ -220,6 +220,8 @@ class Poller:
         poll = Poll(jobs, deadline)
         for job in jobs:
             job.poll = poll
+        if all(job.removed for job in jobs):  # while a batch's members were checked
+            poll.abandon()
         try:
             with trace.request(), poll:
                 return await self._request(client, [job.ref for job in jobs])
