@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
-from benchmarks import cpu, enginelist, statefile, triggers
+from benchmarks import cpu, enginelist, quota, statefile, triggers
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -449,14 +449,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("all", "main", "big", "coalesce", "enginelist", "triggers", "state", "cpu"),
+        choices=(
+            "all",
+            "main",
+            "big",
+            "coalesce",
+            "enginelist",
+            "triggers",
+            "state",
+            "cpu",
+            "quota",
+        ),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
         "coalesce: GES engine jobs of one graph; enginelist: one poll in a graph of "
         "100,000 engine jobs, paged to the body cap, against baselines; triggers: 1,000 Airflow "
         "triggers sharing one watcher against one client per trigger; state: the CLI's "
         "CPU with and without --state; cpu: the watcher's CPU per poll against Client.fetch "
-        "and a bare aiohttp GET, and the CLI's start-up (default: all seven)",
+        "and a bare aiohttp GET, and the CLI's start-up; quota: polling under a tenant quota "
+        "the simulator enforces, in virtual time (default: all eight)",
     )
     parser.add_argument(
         "--n",
@@ -512,10 +523,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["state"] = statefile.run(harness)
         if args.scenario in ("all", "cpu"):
             results["cpu"] = cpu.run(harness)
+        if args.scenario in ("all", "quota"):
+            results["quota"] = quota.run(harness, smoke=args.smoke)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)
     print(render(results))
+    if "quota" in results:
+        print("\n".join(["", *quota.table(results["quota"]), *quota.verdicts(results["quota"])]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -33,6 +33,7 @@ from jobwatch._version import __version__
 if TYPE_CHECKING:  # what type checkers and IDEs read; at run time see __getattr__
     from jobwatch._apis import api_of
     from jobwatch._auth import AKSKAuth, TokenAuth
+    from jobwatch._budget import AdaptiveRate
     from jobwatch._client import Client, ClientStatistics, FetchResult
     from jobwatch._credentials import CredentialProvider, Credentials, CredentialsUnavailable
     from jobwatch._events import Event, GaveUp, GiveUpReason, PollDetails, Transition
@@ -92,6 +93,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time see __getattr
 #: uses them.  ``from jobwatch import X`` works as with eager imports.
 _PUBLIC: dict[str, str] = {
     "AKSKAuth": "jobwatch._auth",
+    "AdaptiveRate": "jobwatch._budget",
     "APIStatusError": "jobwatch._exceptions",
     "AuthenticationError": "jobwatch._exceptions",
     "BadRequestError": "jobwatch._exceptions",
@@ -181,6 +183,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AKSKAuth",
     "APIStatusError",
+    "AdaptiveRate",
     "AuthenticationError",
     "BadRequestError",
     "BmsJob",

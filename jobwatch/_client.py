@@ -30,7 +30,9 @@ import httpx
 import sniffio
 
 from jobwatch import _dialects
+from jobwatch._abandon import waiting_to_send
 from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
+from jobwatch._budget import AdaptiveRate
 from jobwatch._credentials import CredentialProvider, CredentialsUnavailable, ProvidedAuth
 from jobwatch._dialects._engine import list_jobs
 from jobwatch._exceptions import (
@@ -83,11 +85,21 @@ FetchResult = JobSnapshot | JobwatchError
 
 @dataclass(frozen=True, slots=True)
 class ClientStatistics:
-    """A client's counters: HTTP requests sent, retries made, calls that failed for good."""
+    """A client's counters: HTTP requests sent, retries made, calls that failed for good.
+
+    ``rate`` is the request rate its budget allows now (requests/s; None while no
+    throttle has come: unlimited), ``throttles`` the throttling answers it got,
+    ``paused`` the seconds its requests were held back for the budget or for a
+    ``Retry-After`` (see ``AdaptiveRate``; a shared budget's figures are those of
+    every client sharing it).
+    """
 
     requests: int
     retries: int
     errors: int
+    rate: float | None = None
+    throttles: int = 0
+    paused: float = 0.0
 
 
 @dataclass(slots=True)
@@ -95,12 +107,14 @@ class RequestLedger:
     """Counters of one caller's requests, whatever client sends them (see ``counting``).
 
     ``requests``: HTTP requests sent; ``retries``: retries made; ``errors``:
-    calls that failed for good.  The same counters a client keeps for itself.
+    calls that failed for good; ``throttles``: throttling answers received.  The
+    same counters a client keeps for itself.
     """
 
     requests: int = 0
     retries: int = 0
     errors: int = 0
+    throttles: int = 0
 
 
 #: The ledgers of the blocks of ``counting`` the current context is in, outermost first.
@@ -196,6 +210,7 @@ class Client:
         on_retry: RetryHook | None = None,
         fast: bool | None = None,
         unreachable_timeout: float | None = DEFAULT_UNREACHABLE_TIMEOUT,
+        adaptive: AdaptiveRate | bool = True,
     ) -> None:
         url = check_endpoint(endpoint)
         if http_client is not None and transport is not None:
@@ -247,6 +262,18 @@ class Client:
         self._in_flight = Slots(max_in_flight)
         self._rate = SlidingWindowLimiter(rate_limit) if rate_limit else None
         self._gate = ThrottleGate()
+        if isinstance(adaptive, AdaptiveRate):
+            self._budget: AdaptiveRate | None = adaptive
+        elif adaptive is True:
+            self._budget = AdaptiveRate()
+        elif adaptive is False:
+            self._budget = None
+        else:
+            raise TypeError(f"adaptive must be an AdaptiveRate or a bool, not {adaptive!r}")
+        if self._budget is not None and rate_limit is not None:
+            self._budget.limit_to(rate_limit.requests / rate_limit.per)
+        self._throttles = 0
+        self._gate_paused = 0.0
         self.unreachable_timeout = unreachable_timeout
         self._answered = False  # an HTTP answer came, once
         self._unreachable_since: float | None = None
@@ -392,9 +419,23 @@ class Client:
             return "aiohttp" if fast else "httpx"
         return self._exchange.name
 
+    @property
+    def budget(self) -> AdaptiveRate | None:
+        """The request budget this client spends (None with ``adaptive=False``)."""
+        return self._budget
+
     def statistics(self) -> ClientStatistics:
-        """Counters since the client was made: requests sent, retries, failed calls."""
-        return ClientStatistics(requests=self._requests, retries=self._retries, errors=self._errors)
+        """Counters since the client was made: requests sent, retries, failed calls,
+        and what its budget learned (``rate``, ``throttles``, ``paused``)."""
+        budget = self._budget
+        return ClientStatistics(
+            requests=self._requests,
+            retries=self._retries,
+            errors=self._errors,
+            rate=None if budget is None else budget.rate,
+            throttles=self._throttles if budget is None else budget.throttles,
+            paused=self._gate_paused + (0.0 if budget is None else budget.paused),
+        )
 
     # -- public queries -------------------------------------------------------
 
@@ -488,12 +529,16 @@ class Client:
             try:
                 provided = self._provided
                 if provided is None:
-                    return await self._attempt(path, params, ledgers)
-                generation = await provided.ready()
-                data = await self._attempt(path, params, ledgers)
-                provided.accepted(generation)
+                    data = await self._attempt(path, params, ledgers)
+                else:
+                    generation = await provided.ready()
+                    data = await self._attempt(path, params, ledgers)
+                    provided.accepted(generation)
+                if self._budget is not None:
+                    self._budget.passed()
                 return data
             except JobwatchError as exc:
+                learned = self._learn(exc, ledgers)
                 if isinstance(exc, TransportError) and not self._answered:
                     unreachable = self._never_answered(exc)
                     if unreachable is not None:
@@ -514,15 +559,17 @@ class Client:
                         logger.info("%s: credentials refused (%s); asking the provider", what, exc)
                         continue
                     self._refuse(exc)
-                asked = policy.server_delay(exc)
-                if asked is not None:
+                asked = 0.0 if learned else policy.server_delay(exc)
+                if asked is not None and not learned:
                     asked = self._pause(exc, asked)
                 delay = asked if asked is not None else next(delays)
                 waited = anyio.current_time() - started
+                # (The retry also waits for the budget: a wait past the timeout is not made.)
+                held = 0.0 if self._budget is None else self._budget.expected_wait()
                 if (
                     attempt >= policy.attempts
                     or not policy.is_transient(exc)
-                    or waited + delay > policy.timeout
+                    or waited + delay + held > policy.timeout
                 ):
                     self._count_error(ledgers)
                     raise
@@ -532,7 +579,24 @@ class Client:
                 )
                 if self._on_retry is not None:
                     self._on_retry(RetryDetails(what, attempt, delay, waited, exc))
-                await anyio.sleep(delay)
+                async with waiting_to_send():
+                    await anyio.sleep(delay)
+
+    def _learn(self, error: JobwatchError, ledgers: tuple[RequestLedger, ...]) -> bool:
+        """Tell the budget what an error answer says of the quota; True when the budget
+        paces the retry of a throttled request (the gateway asked for no wait)."""
+        budget = self._budget
+        if not isinstance(error, RateLimitError):
+            if budget is not None and isinstance(error, APIStatusError):
+                budget.passed()
+            return False
+        self._throttles += 1
+        for ledger in ledgers:
+            ledger.throttles += 1
+        if budget is None:
+            return False
+        budget.throttled(error.message)
+        return error.retry_after is None
 
     def _pause(self, error: JobwatchError, seconds: float) -> float:
         """Hold every request of this client for the wait the server asked, with jitter.
@@ -545,7 +609,10 @@ class Client:
         window = throttle_window(error.message) if isinstance(error, RateLimitError) else None
         spacing = window[1] / window[0] if window and window[0] > 0 else min(0.1, seconds / 20)
         seconds *= 1.0 + random.uniform(0.0, THROTTLE_JITTER)
+        until = self._gate.until
         self._gate.close(seconds, spacing)
+        now = anyio.current_time()
+        self._gate_paused += max(self._gate.until - max(until, now), 0.0)
         return seconds
 
     def _count_error(self, ledgers: tuple[RequestLedger, ...]) -> None:
@@ -617,9 +684,12 @@ class Client:
         if params:
             url += "?" + urlencode(params)
         async with self._in_flight:
-            await self._gate.wait()
-            if self._rate is not None:
-                await self._rate.acquire()
+            async with waiting_to_send():  # an unwatched job's poll ends here
+                await self._gate.wait()
+                if self._budget is not None:
+                    await self._budget.acquire()
+                if self._rate is not None:
+                    await self._rate.acquire()
             if self._refused is not None:
                 raise self._refused_again()
             self._requests += 1

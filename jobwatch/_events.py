@@ -100,6 +100,8 @@ class PollDetails:
     """What a per-poll hook is told after each poll of a job (or of a graph's list).
 
     ``next_delay`` is None when the watch of the job ended with this poll.
+    ``rate``, ``throttles`` and ``paused`` are those of the client's budget at
+    that moment (see ``ClientStatistics``).
     """
 
     ref: JobRef
@@ -107,6 +109,9 @@ class PollDetails:
     snapshot: JobSnapshot | None
     error: JobwatchError | None
     next_delay: float | None
+    rate: float | None = None
+    throttles: int = 0
+    paused: float = 0.0
 
 
 PollHook = Callable[[PollDetails], None]

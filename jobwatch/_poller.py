@@ -27,12 +27,13 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 import anyio
 
+from jobwatch._abandon import Poll
 from jobwatch._client import Client, FetchResult, RequestLedger, counting
 from jobwatch._events import Event, PollDetails, PollHook
 from jobwatch._exceptions import JobwatchError, PollFailed
@@ -63,7 +64,8 @@ class PollTrace(Protocol):
         ...
 
     def observed(self, events: Sequence[Event], details: PollDetails | None) -> None:
-        """The events one job of this poll produced (``details`` None for a timeout)."""
+        """The events one job of this poll produced (``details`` None when the poll was
+        cut short: a timeout, or an unwatch while it waited to send)."""
         ...
 
     def end(self) -> None:
@@ -140,7 +142,14 @@ class Poller:
     async def schedule_loop(self, workers: int) -> None:
         """The scheduler's task: queue due targets for ``workers`` workers, forever."""
         self._capacity = 2 * workers
-        await self.scheduler.run(self._hand_off, linger=LINGER)
+        await self.scheduler.run(self._hand_off, self._admit, linger=LINGER)
+
+    def _admit(self, target: Target) -> Awaitable[None] | None:
+        """The wait for a token of the target's budget, once a throttle made it bind."""
+        budget = target.client.budget
+        if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
+            return None
+        return budget.reserve()
 
     async def _hand_off(self, target: Target) -> None:
         """Queue ``target`` and wake an idle worker for it; wait while the queue is full.
@@ -193,10 +202,9 @@ class Poller:
         if await self._ended_before_poll(job):
             return
         trace = self._trace(job.client, [job.ref])
-        results, timed_out = await self._poll(job.client, [job.ref], job.deadline_at, trace)
-        if timed_out:
-            events = time_out(job, self.policy)
-            trace.observed(events, None)
+        results = await self._poll(job.client, [job], job.deadline_at, trace)
+        if results is None:
+            events = self._cut_short(job, trace)
             trace.end()
             await self._end(job, events)
         else:
@@ -215,12 +223,11 @@ class Poller:
         if live:
             deadlines = [job.deadline_at for job in live if job.deadline_at is not None]
             deadline = min(deadlines) if deadlines else None
-            refs = [j.ref for j in live]
-            trace = self._trace(batch.client, refs)
+            trace = self._trace(batch.client, [j.ref for j in live])
             this_poll = RequestLedger()  # the shared totals move with other workers' polls
             with counting(this_poll):
-                results, timed_out = await self._poll(batch.client, refs, deadline, trace)
-            if not timed_out:
+                results = await self._poll(batch.client, live, deadline, trace)
+            if results is not None:
                 self.saved += max(len(live) - max(this_poll.requests, 1), 0)
                 try:
                     observed = [
@@ -235,10 +242,8 @@ class Poller:
                 now = anyio.current_time()
                 ended: list[tuple[Tracked, list[Event]]] = []
                 for job in live:
-                    if job.deadline_at is not None and now >= job.deadline_at:
-                        events = time_out(job, self.policy)
-                        trace.observed(events, None)
-                        ended.append((job, events))
+                    if job.removed or (job.deadline_at is not None and now >= job.deadline_at):
+                        ended.append((job, self._cut_short(job, trace)))
                     else:  # cut short by another member's deadline: poll again at once
                         job.in_flight = False
                         job.due = now
@@ -264,20 +269,39 @@ class Poller:
         return False
 
     async def _poll(
-        self, client: Client, refs: Sequence[JobRef], deadline: float | None, trace: PollTrace
-    ) -> tuple[list[FetchResult], bool]:
-        """One request's results for ``refs`` (the per-poll guard), and whether the
-        deadline cut it short.
+        self, client: Client, jobs: Sequence[Tracked], deadline: float | None, trace: PollTrace
+    ) -> list[FetchResult] | None:
+        """One request's results for ``jobs`` (the per-poll guard); None when it was cut
+        short: by the deadline, or abandoned waiting to send once every job was unwatched.
 
         Whatever the request raises becomes an error of these jobs: a
         ``JobwatchError`` as it is, anything else as ``PollFailed``.
         """
-        with trace.request():
-            if deadline is None:
-                return await self._request(client, refs), False
-            with anyio.CancelScope(deadline=deadline) as scope:
-                return await self._request(client, refs), False
-        return [], scope.cancelled_caught
+        poll = Poll(jobs, deadline)
+        for job in jobs:
+            job.poll = poll
+        if all(job.removed for job in jobs):  # while a batch's members were checked
+            poll.abandon()
+        try:
+            with trace.request(), poll:
+                return await self._request(client, [job.ref for job in jobs])
+        finally:
+            for job in jobs:
+                job.poll = None
+        return None
+
+    def unwatched(self, job: Tracked) -> None:
+        """``job``, in flight, was unwatched: its poll ends in its next wait to send
+        (or the one under way) once it serves no job still watched."""
+        poll = job.poll
+        if poll is not None and all(served.removed for served in poll.serves):
+            poll.abandon()
+
+    def _cut_short(self, job: Tracked, trace: PollTrace) -> list[Event]:
+        """The events that end ``job`` when its poll was cut short (unwatched or timed out)."""
+        events = unwatched(job) if job.removed else time_out(job, self.policy)
+        trace.observed(events, None)
+        return events
 
     async def _request(self, client: Client, refs: Sequence[JobRef]) -> list[FetchResult]:
         try:
@@ -316,7 +340,20 @@ class Poller:
         error = result if isinstance(result, JobwatchError) else None
         now = anyio.current_time()
         events, delay = observe(job, snapshot, error, now, self.policy, self.rng)
-        details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+        budget = job.client.budget
+        if budget is None:
+            details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+        else:
+            details = PollDetails(
+                job.ref,
+                job.polls,
+                snapshot,
+                error,
+                delay,
+                budget.rate,
+                budget.throttles,
+                budget.paused,
+            )
         trace.observed(events, details)
         if self.on_poll is not None:
             self.on_poll(details)

@@ -59,6 +59,18 @@ class Scheduler(Generic[T]):
             self._wake_at = due  # recomputed when the scheduler wakes
             self._wake.fire()
 
+    def peek_due(self, now: float) -> T | None:
+        """The next target due at ``now``, left queued (superseded entries are dropped)."""
+        heap, queued = self._heap, self._queued
+        while heap and heap[0][0] <= now:
+            due, key = heap[0]
+            target = queued[key]
+            if target.due == due and not target.ended and not target.in_flight:
+                return target
+            heapq.heappop(heap)
+            del queued[key]
+        return None
+
     def pop_due(self, now: float) -> T | None:
         """The next target due at ``now`` (marked in flight), or None."""
         heap, queued = self._heap, self._queued
@@ -75,15 +87,36 @@ class Scheduler(Generic[T]):
         """When the earliest entry is due (``inf`` when none is queued)."""
         return self._heap[0][0] if self._heap else math.inf
 
-    async def run(self, dispatch: Callable[[T], Awaitable[None]], linger: float = 0.0) -> None:
+    async def run(
+        self,
+        dispatch: Callable[[T], Awaitable[None]],
+        admit: Callable[[T], Awaitable[None] | None] | None = None,
+        linger: float = 0.0,
+    ) -> None:
         """Forever: hand each target to ``dispatch`` when it is due.
+
+        ``admit``, when given, is called with the next due target before it is
+        handed out, and may return an awaitable to wait on first (a request budget
+        that is spent): due targets then wait here, earliest due first, not in
+        workers, and each goes with the budget's next token.  A target that waited
+        is as late as every other; its next due time counts from its poll, so when
+        the budget binds every open job's interval stretches alike.
 
         With ``linger``, the wake-up for a due time is that much later, so that the
         targets due in between go out with it (one wake-up for them all).
         """
         while True:
             now = anyio.current_time()
-            while (target := self.pop_due(now)) is not None:
+            while True:
+                # Waited on with the target still queued (not in flight): it can be
+                # unwatched meanwhile, and an earlier one pushed meanwhile goes first.
+                due = None if admit is None else self.peek_due(now)
+                waiting = None if admit is None or due is None else admit(due)
+                if waiting is not None:
+                    await waiting
+                    now = anyio.current_time()
+                if (target := self.pop_due(now)) is None:
+                    break
                 await dispatch(target)
                 now = anyio.current_time()
             self._wake_at = self.next_due()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobwatch._abandon import Poll
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, GiveUpReason, Transition
 from jobwatch._exceptions import JobwatchError
@@ -67,6 +68,7 @@ class Tracked:
         "logged",
         "packed",
         "payment_since",
+        "poll",
         "polls",
         "ref",
         "removed",
@@ -101,6 +103,7 @@ class Tracked:
         self.ended = False  # set by JobTable.finish only
         self.removed = False  # unwatch() asked; the worker polling it ends it
         self.in_flight = False
+        self.poll: Poll[Tracked] | None = None  # the poll under way, which unwatch may abandon
         self.logged = False  # an unexpected poll failure was logged in full
         self.absent = False  # an answer said "not found" (the job may still appear)
         self.payment_since: float | None = None  # answering PENDING_PAYMENT since

@@ -54,6 +54,9 @@ class WatcherStatistics:
     its jobs were given so far; ``requests_saved`` counts the polls that rode on
     another job's request (engine jobs of one graph, on one client, share one
     list request).
+    ``throttles`` counts the throttling answers to those requests; ``rate`` and
+    ``paused`` are those of the watcher's own client's budget (None and 0 for a
+    watcher made with a pool: see each client's ``statistics()``).
     """
 
     jobs_watched: int
@@ -65,6 +68,9 @@ class WatcherStatistics:
     events: int
     requests_saved: int
     clients: int = 0
+    throttles: int = 0
+    rate: float | None = None
+    paused: float = 0.0
 
 
 class Watcher:
@@ -352,7 +358,10 @@ class Watcher:
         """Stop watching ``ref``: it ends with a ``GaveUp`` of reason ``removed``.
 
         No-op when ``ref`` is not watched (never, or no more).  A job being polled
-        ends after that poll's events.
+        ends after that poll's events; a poll still waiting to send its request
+        (for the request budget, a ``RateLimit``, a server's pause or a retry's
+        backoff) is abandoned at once when it serves no other job still watched,
+        and the job ends without it.
         """
         self._running()
         job = self._table.open.get(ref)
@@ -361,7 +370,9 @@ class Watcher:
         if job is None or job.removed:
             return
         job.removed = True
-        if not job.in_flight:
+        if job.in_flight:
+            self._poller.unwatched(job)
+        else:
             self._table.finish(job, unwatched(job))
 
     def _start(
@@ -482,6 +493,7 @@ class Watcher:
         """The watcher's counters (see ``WatcherStatistics``)."""
         poller = self._poller
         ledger = poller.ledger
+        budget = None if self.client is None else self.client.budget
         return WatcherStatistics(
             jobs_watched=self._table.started,
             jobs_open=self._table.open_count,
@@ -492,6 +504,9 @@ class Watcher:
             events=self._stream.emitted,
             requests_saved=poller.saved,
             clients=len(self._used),
+            throttles=ledger.throttles,
+            rate=None if budget is None else budget.rate,
+            paused=0.0 if budget is None else budget.paused,
         )
 
     def export_state(self) -> dict[str, Any]:

@@ -290,7 +290,9 @@ def test_a_run_shows_throttling_in_the_summary_and_logs_with_verbose() -> None:
         sim.add_fault(Fault("throttle_429", count=1, retry_after=1))
         debug = watch(url, "--api", "evs", "--log-level", "DEBUG", "ok-1")
     assert quiet.exit_code == verbose.exit_code == debug.exit_code == 0
-    assert re.search(r"^throttled \u00d72, paused [12] s$", quiet.stdout, re.M), quiet.stdout
+    # The rate the client's budget learned from the window named (limit:200,time:5 minute).
+    line = r"^throttled \u00d72, paused [12] s, rate 0\.653/s$"
+    assert re.search(line, quiet.stdout, re.M), quiet.stdout
     assert "jobwatch: info:" not in quiet.stderr
     assert "batches with failed sub-jobs" in quiet.stdout  # EVS: applies
     assert "imports with failed files" not in quiet.stdout  # no GES job: dropped

@@ -259,7 +259,9 @@ async def test_apigw_0308_window_sets_the_wait_and_pauses_other_requests() -> No
         return ok()
 
     policy = RetryPolicy(attempts=3, retry_after_max=0.4)
-    async with make_client(handler, retry=policy, on_retry=seen.append) as client:
+    # adaptive=False: the pause of the whole client (the default paces by the budget:
+    # tests/test_quota.py).
+    async with make_client(handler, retry=policy, on_retry=seen.append, adaptive=False) as client:
         started = anyio.current_time()
         results = await client.fetch_many([EvsJob("a")])
         assert [round(d.wait_for, 1) for d in seen] in ([0.4], [0.5])  # 300 s, clamped

@@ -158,8 +158,13 @@ async def test_simulated_throttling_with_retry_after_and_window() -> None:  # tr
     sim.add_fault(Fault("throttle_429", count=1, api="ges-v2", throttle_period="2 second"))
     seen: list[RetryDetails] = []
     policy = RetryPolicy(attempts=3, retry_after_max=5)
-    async with Client(
-        "http://sim.test", P, transport=sim.transport(), retry=policy, on_retry=seen.append
+    async with Client(  # adaptive=False: pauses (the default paces: tests/test_quota.py)
+        "http://sim.test",
+        P,
+        transport=sim.transport(),
+        retry=policy,
+        on_retry=seen.append,
+        adaptive=False,
     ) as client:
         started = anyio.current_time()
         await client.fetch(EvsJob("evs-batch"))
@@ -252,10 +257,11 @@ async def test_a_five_minute_window_is_waited_out_in_full_and_released_spread() 
     """APIGW.0308 "limit:200,time:5 minute" (API Gateway error codes): longer than the
     old 30 s cap and than the call's own 60 s budget, so the call fails at once, but
     no request of the client goes before the window ends, and then they go at the
-    gateway's rate (one per 300/200 s), not all at once."""
+    gateway's rate (one per 300/200 s), not all at once.  (With ``adaptive=False``: by
+    default the budget paces instead, tests/test_quota.py.)"""
     sim = populated()
     sim.add_fault(Fault("throttle_429", count=1, api="evs", throttle_period="5 minute"))
-    async with Client("http://sim.test", P, transport=sim.transport()) as client:
+    async with Client("http://sim.test", P, transport=sim.transport(), adaptive=False) as client:
         started = anyio.current_time()
         with pytest.raises(RateLimitError):
             await client.fetch(EvsJob("evs-batch"))

@@ -187,8 +187,16 @@ class Run:
             return EXIT_GAVE_UP
         return EXIT_OK
 
-    def summary(self, *, polls: int, requests: int, retries: int) -> Summary:
-        """The numbers of the run so far."""
+    def summary(
+        self,
+        *,
+        polls: int,
+        requests: int,
+        retries: int,
+        rate: float | None = None,
+        paused: float = 0.0,
+    ) -> Summary:
+        """The numbers of the run so far (``rate`` and ``paused``: the client's budget)."""
         elapsed = self.elapsed()
         outcomes: Counter[str] = Counter()
         sub_outcomes: Counter[str] = Counter()
@@ -214,7 +222,8 @@ class Run:
             problems=tuple(problems),
             apis=frozenset(api_of(ref) for ref in self.roots),
             throttled=self.trouble.throttled,
-            paused=self.trouble.paused,
+            paused=max(self.trouble.paused, paused),
+            rate=rate,
             transport_errors=dict(self.trouble.transport),
         )
 

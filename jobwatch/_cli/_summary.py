@@ -20,11 +20,15 @@ _CAUSE_WORDS = {
 }
 
 
-def trouble_line(throttled: int, paused: float, transport: dict[str, int]) -> str:
+def trouble_line(
+    throttled: int, paused: float, transport: dict[str, int], rate: float | None = None
+) -> str:
     """Throttling and transport failures in words, e.g. ``throttled (times) 4, paused
-    12 s · connection refused (times) 3`` with a multiplication sign (empty when none).
+    12 s, rate 39.2/s · connection refused (times) 3`` with a multiplication sign (empty
+    when none); ``rate`` is the one the client's budget learned, when it did.
     """
-    parts = [f"throttled {_TIMES}{throttled}, paused {paused:.0f} s"] if throttled else []
+    learned = f", rate {rate:.3g}/s" if rate is not None else ""
+    parts = [f"throttled {_TIMES}{throttled}, paused {paused:.0f} s{learned}"] if throttled else []
     ordered = sorted(transport.items(), key=lambda item: (-item[1], item[0]))
     parts += [f"connection {_CAUSE_WORDS.get(c, c)} {_TIMES}{n}" for c, n in ordered]
     return " · ".join(parts)
@@ -49,6 +53,7 @@ class Summary:
     apis: frozenset[str] = frozenset()  # the --api names of the run's jobs
     throttled: int = 0  # throttled answers the client retried
     paused: float = 0.0  # seconds the client held its requests for them
+    rate: float | None = None  # the request rate the client's budget learned (None: none)
     transport_errors: dict[str, int] = field(default_factory=dict)  # retried, by cause
 
     @property
@@ -85,6 +90,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "requests_saved": summary.requests_saved,
         "throttled": summary.throttled,
         "paused": round(summary.paused, 3),
+        "rate": summary.rate,
         "transport_errors": summary.transport_errors,
         "problems": list(summary.problems),
         "elapsed": round(summary.elapsed, 3),
@@ -115,7 +121,9 @@ def summary_lines(summary: Summary) -> list[str]:
         lines.append(f"  ! ... and {len(summary.problems) - _MAX_PROBLEMS} more")
     retries = f" ({summary.retries} retries)" if summary.retries else ""
     lines.append(f"polls {summary.polls}, HTTP requests {summary.requests}{retries}")
-    if trouble := trouble_line(summary.throttled, summary.paused, summary.transport_errors):
+    if trouble := trouble_line(
+        summary.throttled, summary.paused, summary.transport_errors, summary.rate
+    ):
         lines.append(trouble)
     lines.append(
         f"requests saved {summary.requests_saved} against polling every job once a second "

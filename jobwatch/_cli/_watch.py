@@ -112,7 +112,15 @@ async def run_watch(
                 if state is not None:
                     await state.close()
         stats = watcher.statistics()
-    report.finish(run.summary(polls=stats.polls, requests=stats.requests, retries=stats.retries))
+    report.finish(
+        run.summary(
+            polls=stats.polls,
+            requests=stats.requests,
+            retries=stats.retries,
+            rate=stats.rate,
+            paused=stats.paused,
+        )
+    )
     for line in hints(causes.values()):
         echo(f"jobwatch: hint: {line}", err=True)
     if signals:

@@ -115,6 +115,7 @@ from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
 from jobwatch.sim._family import FamilyService
 from jobwatch.sim._faults import ApiName, Fault, FaultKind, SimulatedReset
 from jobwatch.sim._jobs import SubJob
+from jobwatch.sim._quota import Quota
 from jobwatch.sim._server import serve
 from jobwatch.sim._simulator import (
     DEFAULT_EPOCH,
@@ -135,6 +136,7 @@ __all__ = [
     "FaultKind",
     "ManualClock",
     "MonotonicClock",
+    "Quota",
     "RecordedRequest",
     "SimAuth",
     "SimulatedReset",

@@ -44,6 +44,7 @@ from jobwatch.sim._joblists import (
 )
 from jobwatch.sim._joblists import int_param as _int_param
 from jobwatch.sim._jobs import EngineSpec, GesSpec, StoredJob, SubJob
+from jobwatch.sim._quota import QuotaBook
 from jobwatch.sim._rds import RdsSpec, answer_rds
 
 __all__ = ["RecordedRequest", "SimApp", "SimAuth", "SimState"]
@@ -140,6 +141,7 @@ class SimState:
     faults: list[FaultSlot] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     seq: int = 0
+    quota: QuotaBook | None = None  # the tenant quota in force (Simulator.set_quota)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,20 @@ def _family_route(
         return None
     project = headers.get("x-project-id", "") if api == "ims-cloudimages" else route.project_id
     return replace(route, api=api, project_id=project)
+
+
+def _over_quota(
+    state: SimState, route: _Route, t: float, headers: Mapping[str, str], request_id: str
+) -> Response | None:
+    """The gateway's 429 when the request's tenant is over the quota (see ``_quota``)."""
+    book = state.quota
+    if book is None:
+        return None
+    with state.lock:
+        admitted = book.admit(book.tenant(route.project_id, headers), t)
+    if admitted:
+        return None
+    return gateway_error(429, "APIGW.0308", book.quota.message, request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +264,8 @@ class SimApp:
             elif failure := _authenticate(state, t, scope, method, query, headers, body):
                 message = f"Incorrect IAM authentication information: {failure}"
                 response = gateway_error(401, "APIGW.0301", message, request_id)
+            elif (throttled := _over_quota(state, route, t, headers, request_id)) is not None:
+                response = throttled
             else:
                 hit = self._pick_fault(route, t)
                 if hit is not None and hit.fault.kind == "latency":

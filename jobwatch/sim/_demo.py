@@ -123,7 +123,11 @@ def demo_scenario(
         sim.add_engine_job(p, "movies", job_id, timeline(("pending", "running", "complete")))
         refs.append(GesEngineJob("movies", job_id))
 
-    sim.add_fault(Fault("throttle_429", probability=0.02, retry_after=1))
+    # Random throttles of a gateway whose named limit the demo never reaches (a
+    # client takes a named window as its ceiling: 200 per 5 minutes would slow it).
+    sim.add_fault(
+        Fault("throttle_429", probability=0.02, retry_after=1, throttle_period="1 second")
+    )
     sim.add_fault(Fault("throttle_429", probability=0.01, throttle_period="1 second"))
     sim.add_fault(Fault("http_500", probability=0.02))
     sim.add_fault(Fault("http_503_html", probability=0.01))

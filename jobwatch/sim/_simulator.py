@@ -26,6 +26,7 @@ from jobwatch.sim._jobs import (
     parse_import_detail,
     parse_timeline,
 )
+from jobwatch.sim._quota import Quota, QuotaBook
 from jobwatch.sim._rds import RdsSpec
 
 if TYPE_CHECKING:
@@ -411,6 +412,22 @@ class Simulator(Generic[ClockT]):
         slot = FaultSlot(fault)
         with self._state.lock:
             self._state.faults.append(slot)
+
+    def set_quota(self, quota: Quota | None) -> None:
+        """Throttle each tenant to ``quota`` from now on (None: no quota), with fresh buckets.
+
+        Beyond it the gateway answers HTTP 429 ``APIGW.0308`` naming the limit (see
+        :class:`Quota`); the buckets fill by the simulator's clock.
+        """
+        book = None if quota is None else QuotaBook(quota)
+        with self._state.lock:
+            self._state.quota = book
+
+    @property
+    def quota(self) -> Quota | None:
+        """The tenant quota in force, or None."""
+        book = self._state.quota
+        return None if book is None else book.quota
 
     @property
     def requests(self) -> list[RecordedRequest]:
