@@ -267,7 +267,7 @@ def test_in_virtual_time_the_removed_outcome_comes_at_the_instant_of_unwatch() -
         def now(self) -> float:
             return anyio.current_time() - self._origin
 
-    async def main() -> tuple[list[Event], float, list[int]]:
+    async def main() -> tuple[list[Event], float, list[int | None]]:
         sim = Simulator(clock=LoopClock())
         sim.set_quota(MINUTE)
         sim.add_evs_job(P, "j", [(0, "RUNNING")])
