@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import trio
+from trio.testing import MockClock
 
 from jobwatch import (
     Client,
@@ -253,3 +255,44 @@ async def test_closing_the_watcher_ends_a_wait_for_the_budget(anyio_backend: str
         assert client.budget is not None
         assert client.budget.expected_wait() > 30
     assert [r.status_code for r in sim.requests] == [200, 429]
+
+
+def test_in_virtual_time_the_removed_outcome_comes_at_the_instant_of_unwatch() -> None:
+    """trio's autojumping clock: a wait not cut short would jump its minute away."""
+
+    class LoopClock:
+        def __init__(self) -> None:
+            self._origin = anyio.current_time()
+
+        def now(self) -> float:
+            return anyio.current_time() - self._origin
+
+    async def main() -> tuple[list[Event], float, list[int | None]]:
+        sim = Simulator(clock=LoopClock())
+        sim.set_quota(MINUTE)
+        sim.add_evs_job(P, "j", [(0, "RUNNING")])
+        throttled, hook = retried()
+        events: list[Event] = []
+        async with (
+            Client(
+                "http://sim.test", P, transport=sim.transport(), retry=PATIENT, on_retry=hook
+            ) as client,
+            Watcher(client, policy=POLICY) as watcher,
+            anyio.create_task_group() as tg,
+        ):
+            watcher.watch(EvsJob("j"))
+            tg.start_soon(read_all, watcher, events)
+            await throttled.wait()
+            await until_waiting(client)
+            started = anyio.current_time()
+            watcher.unwatch(EvsJob("j"))
+            with anyio.move_on_after(600):  # virtual: a wait that was not cut short ends
+                while watcher.statistics().jobs_open:  # noqa: ASYNC110 - the watcher's state
+                    await anyio.sleep(0.001)
+            took = anyio.current_time() - started
+        return events, took, [r.status_code for r in sim.requests]
+
+    events, took, statuses = trio.run(main, clock=MockClock(autojump_threshold=0))
+    assert shape(events) == [(EvsJob("j"), "RUNNING"), (EvsJob("j"), "GaveUp:removed")]
+    assert took < 0.01  # virtual seconds; the token was 61 s away
+    assert statuses == [200, 429]
