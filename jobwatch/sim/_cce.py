@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from jobwatch._refs import validate_id
-from jobwatch.sim._clock import finite
 from jobwatch.sim._http import Response, api_error, json_response
 from jobwatch.sim._jobs import (
     Frame,
@@ -33,7 +31,7 @@ from jobwatch.sim._jobs import (
     _phase,
     _status_at,
     _Vocabulary,
-    parse_timeline,
+    settle_sub_job,
 )
 
 if TYPE_CHECKING:
@@ -72,14 +70,7 @@ class CceSubJob:
     sub_jobs: Sequence[CceSubJob] = ()
 
     def __post_init__(self) -> None:
-        if self.job_id is not None:
-            validate_id("job_id", self.job_id)
-        object.__setattr__(self, "timeline", parse_timeline(self.timeline))
-        object.__setattr__(self, "appear_at", finite("appear_at", self.appear_at))
-        subs = tuple(self.sub_jobs)
-        if not all(isinstance(sub, CceSubJob) for sub in subs):
-            raise TypeError("sub_jobs must be CceSubJob instances")
-        object.__setattr__(self, "sub_jobs", subs)
+        settle_sub_job(self, CceSubJob)
         if self.extend_param is not None:
             if not isinstance(self.extend_param, Mapping):
                 raise TypeError("extend_param must be a mapping")

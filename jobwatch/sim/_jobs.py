@@ -129,6 +129,20 @@ class Frame:
 # --- EVS ----------------------------------------------------------------------------------------
 
 
+def settle_sub_job(job: Any, kind: type) -> tuple[Any, ...]:
+    """Check and freeze what every simulated sub-job has (ID, timeline, appearance,
+    its own sub-jobs, all of ``kind``); its sub-jobs, as a tuple."""
+    if job.job_id is not None:
+        validate_id("job_id", job.job_id)
+    object.__setattr__(job, "timeline", parse_timeline(job.timeline))
+    object.__setattr__(job, "appear_at", finite("appear_at", job.appear_at))
+    subs = tuple(job.sub_jobs)
+    if not all(isinstance(sub, kind) for sub in subs):
+        raise TypeError(f"sub_jobs must be {kind.__name__} instances")
+    object.__setattr__(job, "sub_jobs", subs)
+    return subs
+
+
 @dataclass(frozen=True, slots=True)
 class SubJob:
     """A sub-job of an EVS batch job, listed in its parent's ``entities.sub_jobs``.
@@ -155,14 +169,7 @@ class SubJob:
     errorcode_message: str | None = None
 
     def __post_init__(self) -> None:
-        if self.job_id is not None:
-            validate_id("job_id", self.job_id)
-        object.__setattr__(self, "timeline", parse_timeline(self.timeline))
-        object.__setattr__(self, "appear_at", finite("appear_at", self.appear_at))
-        subs = tuple(self.sub_jobs)
-        if not all(isinstance(sub, SubJob) for sub in subs):
-            raise TypeError("sub_jobs must be SubJob instances")
-        object.__setattr__(self, "sub_jobs", subs)
+        subs = settle_sub_job(self, SubJob)
         if self.entities is not None:
             if not isinstance(self.entities, Mapping):
                 raise TypeError(f"entities must be a mapping, not {type(self.entities).__name__}")
