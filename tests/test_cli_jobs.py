@@ -201,7 +201,8 @@ def test_help_lists_every_service() -> None:
     result = invoke(["watch", "--help"])
     assert result.exit_code == 0
     for word in api_words():
-        assert word in result.stdout
+        if not word.startswith("test-"):  # (test_kinds registers one at import)
+            assert word in result.stdout
     assert "--jobs" in result.stdout
     assert "--region" in result.stdout
 
