@@ -8,9 +8,9 @@ jobs that already ended are not asked again, and the open ones go on from the
 state they were last seen in.
 
 Temporal warns when a payload passes 256 KB and fails one over 2 MB.  The token
-costs about 120 bytes per open EVS job (a 32-character ID) and an outcome about
-60: keep an activity to ``MAX_JOBS`` jobs (a heartbeat then stays near 250 KB)
-and split larger sets over several activities.
+costs about 175 bytes per open EVS job (a 32-character ID, its endpoint and
+project) and an outcome about 60: keep an activity to ``MAX_JOBS`` jobs (a
+heartbeat then stays near 250 KB) and split larger sets over several activities.
 
 Credentials never travel in the activity's input (Temporal keeps inputs in the
 workflow's history): the worker reads them from its environment, with the
@@ -36,7 +36,7 @@ from temporalio.testing import ActivityEnvironment
 import jobwatch
 
 #: The most jobs one activity should watch (Temporal's payload limits, above).
-MAX_JOBS = 2_000
+MAX_JOBS = 1_400
 
 
 @dataclass

@@ -796,14 +796,13 @@ def check_endpoint(endpoint: str) -> httpx.URL:
         url = httpx.URL(endpoint)
     except (httpx.InvalidURL, TypeError) as exc:
         raise ValueError(f"endpoint must be an http:// or https:// URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(
-            f"endpoint must be an http:// or https:// URL with a host, not {endpoint!r}"
-        )
-    if url.userinfo:
+    if url.userinfo:  # checked first: no message may show it
         raise ValueError(
             "the endpoint must not carry a user or password (give credentials as auth)"
         )
+    if url.scheme not in ("http", "https") or not url.host:
+        shown = "one with '@' in it (not shown)" if "@" in endpoint else repr(endpoint)
+        raise ValueError(f"endpoint must be an http:// or https:// URL with a host, not {shown}")
     if url.query or url.fragment:
         plain = url.copy_with(query=None, fragment=None)
         raise ValueError(f"the endpoint must not carry a query or a fragment (give {plain})")

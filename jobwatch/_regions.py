@@ -118,6 +118,7 @@ def _service(
 
 
 _EVS = _service("evs", _ALL)
+_IMS = _service("ims", _ALL - {"ru-northwest-2"})
 _GES_HOSTS = _service("ges", _GES, eu=True)
 
 #: jobwatch's API names -> where the API is served (``ges`` is the GesJob kind's name).
@@ -130,7 +131,8 @@ _SERVICES: Mapping[str, _Service] = {
         _ALL - {"ae-ad-1", "af-north-1", "ap-southeast-5", "cn-north-12", "eu-west-0", _DUBLIN},
     ),
     "vpc": _service("vpc", _ALL),
-    "ims": _service("ims", _ALL - {"ru-northwest-2"}),
+    "ims": _IMS,
+    "ims-cloudimages": _IMS,  # (IMS's /v1/cloudimages/job/{job_id}, on the IMS endpoint)
     "deh": _service(
         "deh",
         _ids(

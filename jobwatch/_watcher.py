@@ -530,17 +530,28 @@ class Watcher:
         ``ValueError`` when the token is not one, when a job is on another
         endpoint or project than ``client``, or when the pool may not reach a
         job's endpoint (``EndpointNotInPool``): the error names the job and the
-        endpoint, and nothing is added.  Deadlines start again from now.
+        endpoint, and nothing is added; so when a token names one job on two
+        endpoints or projects.  Jobs watched already are not added again (nor
+        counted).  Deadlines start again from now.
         """
         jobs = load_state(token)
         self._running()
         chosen = [self._resumed_client(entry, client) for entry in jobs]
+        places: dict[JobRef, tuple[str, str]] = {}
         for entry, (endpoint, project_id, _) in zip(jobs, chosen, strict=True):
             self._check_elsewhere(entry.ref, endpoint, project_id)
+            first = places.setdefault(entry.ref, (endpoint, project_id))
+            if first != (endpoint, project_id):
+                raise ValueError(
+                    f"resume token: job {entry.ref} is named on {first[0]} (project "
+                    f"{first[1]}) and on {endpoint} (project {project_id}): a job is "
+                    "watched on one endpoint"
+                )
         now = anyio.current_time()
+        started = self._table.started
         for entry, (_, _, make) in zip(jobs, chosen, strict=True):
             self._start(entry.ref, make(), now, entry.state, entry.seen, entry.subs)
-        return len(jobs)
+        return self._table.started - started
 
     def _resumed_client(
         self, entry: ResumedJob, client: Client | None

@@ -52,6 +52,7 @@ SDK_REGIONS = {
         "huaweicloudsdkvpc.v3.region.vpc_region:VpcRegion",
     ],
     "ims": ["huaweicloudsdkims.v2.region.ims_region:ImsRegion"],
+    "ims-cloudimages": ["huaweicloudsdkims.v2.region.ims_region:ImsRegion"],
     "deh": ["huaweicloudsdkdeh.v1.region.deh_region:DeHRegion"],
     "sdrs": ["huaweicloudsdksdrs.v1.region.sdrs_region:SdrsRegion"],
     "dcs": ["huaweicloudsdkdcs.v2.region.dcs_region:DcsRegion"],
@@ -82,7 +83,7 @@ OFF_PATTERN = {
     # "BRS Endpoints" page (sdrs_ad_0003) lists sdrs.ap-southeast-2: the SDK's is kept.
     ("sdrs", "ap-southeast-2"): "sdrs.ap-southeast-3.myhuaweicloud.com",
 }
-HOST_LABEL = {"evs-v2": "evs", "ges-v1": "ges", "ges-v2": "ges"}
+HOST_LABEL = {"evs-v2": "evs", "ims-cloudimages": "ims", "ges-v1": "ges", "ges-v2": "ges"}
 
 
 def sdk_class(spec: str) -> Any:

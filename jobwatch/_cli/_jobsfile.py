@@ -26,7 +26,7 @@ from jobwatch._client import check_endpoint
 from jobwatch._kinds import validate_id
 from jobwatch._refs import JobRef
 
-__all__ = ["Defaults", "JobLine", "Place", "read_jobs"]
+__all__ = ["MAX_LINE", "Defaults", "JobLine", "Place", "read_jobs"]
 
 _WHERE = ("region", "endpoint", "project_id")
 _KEYS = frozenset({"api", "job_id", "graph", *_WHERE})

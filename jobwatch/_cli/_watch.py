@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TextIO
 
 import anyio
 import click
@@ -26,7 +27,7 @@ from jobwatch import (
 )
 from jobwatch._cli._display import Reporter, reporter
 from jobwatch._cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CliError, echo
-from jobwatch._cli._jobsfile import Defaults, Place, read_jobs
+from jobwatch._cli._jobsfile import MAX_LINE, Defaults, Place, read_jobs
 from jobwatch._cli._logs import log_options
 from jobwatch._cli._metrics import Exposed, serve_metrics
 from jobwatch._cli._model import Run
@@ -386,11 +387,28 @@ def _source(path: str) -> str:
 
 
 def _lines(path: str) -> list[str]:
-    """The lines of ``path`` (``-``: standard input); ``CliError`` when unreadable."""
+    """The lines of ``path`` (``-``: standard input); ``CliError`` when unreadable.
+
+    Lines end at ``\n``, ``\r\n`` or ``\r`` only (as editors number them); a
+    byte order mark is dropped; a line longer than ``MAX_LINE`` is refused
+    before the rest of it is read.
+    """
     try:
         if path == "-":
-            return sys.stdin.read().splitlines()
-        with open(path, encoding="utf-8") as file:
-            return file.read().splitlines()
+            return _read_lines(sys.stdin, _source(path))
+        with open(path, encoding="utf-8-sig") as file:
+            return _read_lines(file, _source(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"--jobs {_source(path)}: cannot read it ({exc})") from None
+
+
+def _read_lines(file: TextIO, source: str) -> list[str]:
+    lines: list[str] = []
+    while line := file.readline(MAX_LINE + 1):
+        if len(line) > MAX_LINE and not line.endswith("\n"):
+            number = len(lines) + 1
+            raise CliError(f"{source}:{number}: the line is longer than {MAX_LINE} characters")
+        lines.append(line.removesuffix("\n"))
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return lines

@@ -106,7 +106,12 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # (e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC)
+        raise ResponseValidationError(
+            f"{field} is out of range in UTC: {value[:40]!r}", excerpt=value[:80]
+        ) from None
 
 
 def map_state(api: str, raw: str | None, table: Mapping[str, JobState]) -> JobState:

@@ -13,14 +13,15 @@ Nesting deeper than ``MAX_SUB_JOB_DEPTH`` is refused with
 ``ResponseValidationError`` (real batch jobs nest one or two levels).  A sub-job
 is kept with the fields it has: without a ``status`` its state is ``unknown``;
 without a ``job_id`` (absent, null or ``""``) it is named by its place,
-``<parent id>.sub_jobs.<n>`` (``n`` from 0), an ID no API answers on.  Fields that
+``<parent id>.sub_jobs.<n>`` (``n`` from 0), an ID no API answers on (a
+parent ID too long for the suffix, or ending in ``.``, is replaced by its
+SHA-256, as every dialect does: ``place_id``).  Fields that
 are there but do not fit still make the body a misfit.  A sub-job is a reference
 of its parent's service.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,12 +33,13 @@ from jobwatch._dialects._common import (
     WIRE_CONFIG,
     map_state,
     parse_time,
+    place_id,
     require_object,
     text,
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._kinds import MAX_ID_LENGTH, DirectKind, segment, validate_id
+from jobwatch._kinds import DirectKind, segment, validate_id
 from jobwatch._snapshot import JobSnapshot, JobState
 
 if TYPE_CHECKING:
@@ -109,7 +111,12 @@ def parse_epoch_ms(value: object, field_name: str) -> datetime | None:
         raise ResponseValidationError(
             f"{field_name} is not a time in milliseconds: {raw[:40]!r}", excerpt=raw[:80]
         )
-    return datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # beyond the year 9999
+        raise ResponseValidationError(
+            f"{field_name} is out of range: {raw!r}", excerpt=raw
+        ) from None
 
 
 def _iso_time(value: object, field_name: str) -> datetime | None:
@@ -234,11 +241,7 @@ def _parse_sub_job(service: Service[J], item: object, parent: J, n: int, depth: 
 
 def placeholder(ref_type: type[J], parent: FamilyJob, n: int) -> J:
     """The reference of sub-job ``n`` of ``parent`` listed without an ID: its place."""
-    suffix = f".sub_jobs.{n}"
-    head = parent.job_id
-    if len(head) + len(suffix) > MAX_ID_LENGTH:  # (a parent ID near the limit)
-        head = hashlib.sha256(head.encode()).hexdigest()
-    return ref_type(head + suffix)
+    return ref_type(place_id(parent.job_id, "sub_jobs", n))
 
 
 class FamilyKind(DirectKind[J]):
