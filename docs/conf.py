@@ -40,6 +40,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(datetime|timedelta|TracebackType|Self|Literal|Any|TypeAlias|Generic)"),
     # Internal: what Watcher.as_completed returns, documented there as an async iterator.
     ("py:class", "jobwatch._outcomes.Gather"),
+    # Internal: the base of the EVS-style family's references (each is documented).
+    ("py:class", "jobwatch._dialects._family.FamilyJob"),
 ]
 
 # jobwatch.airflow's modules import Airflow, which this virtualenv does not install.
