@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jobwatch
-from benchmarks import cpu, enginelist, quota, statefile, triggers
+from benchmarks import cpu, enginelist, orders, pressure, quota, statefile, triggers
 from benchmarks._common import RESULT_PREFIX, Scenario
 from benchmarks.report import render, targets
 
@@ -459,6 +459,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "state",
             "cpu",
             "quota",
+            "pressure",
         ),
         default="all",
         help="main: the contenders at each --n; big: 100,000 watched jobs in one process; "
@@ -467,7 +468,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "triggers sharing one watcher against one client per trigger; state: the CLI's "
         "CPU with and without --state; cpu: the watcher's CPU per poll against Client.fetch "
         "and a bare aiohttp GET, and the CLI's start-up; quota: polling under a tenant quota "
-        "the simulator enforces, in virtual time (default: all eight)",
+        "the simulator enforces, in virtual time; pressure: no quota, this tree against "
+        "jobwatch before issue 14, and the default schedule's table (default: all nine)",
     )
     parser.add_argument(
         "--n",
@@ -525,12 +527,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["cpu"] = cpu.run(harness)
         if args.scenario in ("all", "quota"):
             results["quota"] = quota.run(harness, smoke=args.smoke)
+            harness.say("quota: poll orders at exactly R (model)")
+            found = orders.run(150, 4.0, range(1, 2)) if args.smoke else orders.run()
+            results["orders"] = found
+        if args.scenario in ("all", "pressure"):
+            results["pressure"] = pressure.run(harness, smoke=args.smoke)
     results["elapsed_s"] = time.time() - started
     results["machine"]["loadavg_at_end"] = machine()["loadavg_at_start"]
     results["targets"] = targets(results)
     print(render(results))
     if "quota" in results:
         print("\n".join(["", *quota.table(results["quota"]), *quota.verdicts(results["quota"])]))
+        print("poll orders at exactly R (model, benchmarks/orders.py)")
+        print("\n".join(orders.table(results["orders"])))
+    if "pressure" in results:
+        found = results["pressure"]
+        print("\n".join(["", *pressure.table(found), *pressure.verdicts(found)]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

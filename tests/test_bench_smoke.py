@@ -211,3 +211,57 @@ def test_cpu_scenario_measured_the_three_ratios_and_the_start_up(results: dict[s
     ]
     assert len(cpu) == 3
     assert all(t["status"] in ("PASS", "MISS") for t in cpu), cpu
+
+
+def test_quota_scenario_ran_the_round_robin_bound_and_judged_against_it(
+    results: dict[str, Any],
+) -> None:
+    from benchmarks import quota
+
+    (case,) = results["quota"].values()
+    contenders = case["contenders"]
+    bound, ours = contenders["round-robin"], contenders["jobwatch"]
+    assert bound["detected"] == ours["detected"] == case["n"]
+    assert bound["throttled"] == 0  # told R, it never exceeds it
+    assert 0 < bound["lag_over_ideal"] <= ours["lag_over_ideal"] * 1.5
+    lines = quota.verdicts(results["quota"])
+    assert any("round robin at exactly R" in line for line in lines), lines
+
+
+def test_pressure_scenario_measured_this_tree_against_the_baseline(
+    results: dict[str, Any],
+) -> None:
+    from benchmarks import pressure
+
+    section = results["pressure"]
+    if "baseline_skipped" in section:
+        pytest.skip(section["baseline_skipped"])
+    (case,) = section["cases"].values()
+    ours, theirs = case["runs"]["this tree"], case["runs"]["baseline"]
+    # Each child imported the jobwatch it was told: this tree's, and the extracted one's.
+    assert all(Path(r["jobwatch"]).is_relative_to(ROOT) for r in ours), ours
+    assert not any(Path(r["jobwatch"]).is_relative_to(ROOT) for r in theirs), theirs
+    assert all(r["detected"] == case["n"] and r["cpu_per_request_ms"] > 0 for r in ours + theirs)
+    lines = pressure.verdicts(section)
+    assert len(lines) == 2, lines
+    assert all(line.split()[0] in ("PASS", "MISS") for line in lines), lines
+    assert len(section["schedules"]) == 2
+    assert all(row["mixed"]["detected"] > 0 for row in section["schedules"])
+
+
+def test_the_poll_orders_model_ran_every_order(results: dict[str, Any]) -> None:
+    found = results["orders"]
+    assert set(found) == {
+        "round robin",
+        "round robin from 5 s",
+        "likeliest ended",
+        "window N/2",
+        "window N/5",
+    }
+    assert all(0 < ratio < 3 for ratio in found.values()), found
+
+
+def test_in_the_model_a_window_of_few_jobs_is_worse_than_round_robin() -> None:
+    from benchmarks import orders
+
+    assert orders.windowed(300, 8.0, 1, 30) > orders.windowed(300, 8.0, 1, 300)
