@@ -49,6 +49,7 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
     map_state,
     parse_time,
     place_id,
@@ -57,7 +58,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError, excerpt
-from jobwatch._kinds import DirectKind, register, segment, validate_id
+from jobwatch._kinds import DirectKind, register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "MAX_SUB_JOB_DEPTH", "STATES", "CceJob", "parse", "parse_cce_time"]
@@ -67,24 +68,15 @@ MAX_SUB_JOB_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
-class CceJob:
+class CceJob(OneIdJob):
     """A CCE cluster or node job (``/api/v3/projects/{project_id}/jobs/{job_id}``).
 
     The job ID is the ``jobid`` a CCE cluster or node request answers with; the
     job's sub-jobs come back in its snapshot as ``CceJob`` references too.
     """
 
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
-
-    def path(self, project_id: str) -> str:
-        """The status path of this job under ``project_id``."""
-        return f"/api/v3/projects/{segment(project_id)}/jobs/{segment(self.job_id)}"
-
-    def __str__(self) -> str:
-        return f"cce:{self.job_id}"
+    SERVICE = "cce"
+    PATH = "/api/v3/projects/{project}/jobs/{job}"
 
 
 STATES: Mapping[str, JobState] = {

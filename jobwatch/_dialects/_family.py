@@ -31,6 +31,7 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
     map_state,
     parse_time,
     place_id,
@@ -39,7 +40,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._kinds import DirectKind, segment, validate_id
+from jobwatch._kinds import DirectKind, segment
 from jobwatch._snapshot import JobSnapshot, JobState
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def states(**extra: JobState) -> Mapping[str, JobState]:
 
 
 @dataclass(frozen=True, slots=True)
-class FamilyJob:
+class FamilyJob(OneIdJob):
     """A job of one service of the EVS-style family (a subclass per service).
 
     A subclass sets ``SERVICE`` (its name, as printed and in the JSON form) and
@@ -80,20 +81,11 @@ class FamilyJob:
     References of two services are never equal, even with the same ``job_id``.
     """
 
-    SERVICE: ClassVar[str] = ""
     VERSION: ClassVar[str] = "v1"
-
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
 
     def path(self, project_id: str) -> str:
         """The status path of this job under ``project_id``."""
         return f"/{self.VERSION}/{segment(project_id)}/jobs/{segment(self.job_id)}"
-
-    def __str__(self) -> str:
-        return f"{self.SERVICE}:{self.job_id}"
 
 
 J = TypeVar("J", bound=FamilyJob)

@@ -45,13 +45,14 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
     map_state,
     parse_time,
     require_object,
     text,
     validate,
 )
-from jobwatch._kinds import DirectKind, register, segment, validate_id
+from jobwatch._kinds import DirectKind, register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "STATES", "RdsJob", "parse"]
@@ -60,28 +61,19 @@ API = "rds"
 
 
 @dataclass(frozen=True, slots=True)
-class RdsJob:
+class RdsJob(OneIdJob):
     """A job of the RDS task center (``/v3/{project_id}/jobs?id={job_id}``).
 
     Other database services with the same task API (TaurusDB, GaussDB) answer
     the same way: point the client at their endpoint.
     """
 
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
-
-    def path(self, project_id: str) -> str:
-        """The status path under ``project_id`` (the job itself is named in the query)."""
-        return f"/v3/{segment(project_id)}/jobs"
+    SERVICE = "rds"
+    PATH = "/v3/{project}/jobs"  # the job itself is named in the query
 
     def params(self) -> dict[str, str]:
         """The query of the status request: ``{"id": job_id}``."""
         return {"id": self.job_id}
-
-    def __str__(self) -> str:
-        return f"rds:{self.job_id}"
 
 
 STATES: Mapping[str, JobState] = {
