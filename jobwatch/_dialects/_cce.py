@@ -50,6 +50,7 @@ import pydantic
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
     OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     place_id,
@@ -58,7 +59,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError, excerpt
-from jobwatch._kinds import DirectKind, register
+from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "MAX_SUB_JOB_DEPTH", "STATES", "CceJob", "parse", "parse_cce_time"]
@@ -211,17 +212,11 @@ def _parse_sub_job(item: object, parent: CceJob, n: int, depth: int) -> JobSnaps
     return _parse(ref, body, depth)
 
 
-class CceKind(DirectKind[CceJob]):
+class CceKind(OneIdKind[CceJob]):
     """The CCE job API: one GET per job."""
 
     name = API
     ref_type = CceJob
-
-    def to_dict(self, ref: CceJob) -> dict[str, str]:
-        return {"api": API, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> CceJob:
-        return CceJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: CceJob, data: object) -> JobSnapshot:
         return parse(ref, data)

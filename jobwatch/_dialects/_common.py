@@ -7,14 +7,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
 import pydantic_core
 
 from jobwatch._exceptions import ResponseValidationError, excerpt, read_error_body, status_error
-from jobwatch._kinds import MAX_ID_LENGTH, segment, validate_id
+from jobwatch._kinds import MAX_ID_LENGTH, DirectKind, segment, validate_id
 from jobwatch._snapshot import JobState
 
 logger = logging.getLogger("jobwatch")
@@ -43,6 +43,21 @@ class OneIdJob:
 
     def __str__(self) -> str:
         return f"{self.SERVICE}:{self.job_id}"
+
+
+OJ = TypeVar("OJ", bound=OneIdJob)
+
+
+class OneIdKind(DirectKind[OJ]):
+    """The kind of an API of ``OneIdJob`` references: JSON ``{"api", "job_id"}``."""
+
+    def to_dict(self, ref: OJ) -> dict[str, str]:
+        """``{"api": <name>, "job_id": ...}``."""
+        return {"api": self.name, "job_id": ref.job_id}
+
+    def from_dict(self, data: Mapping[str, Any]) -> OJ:
+        """The reference of ``{"api": <name>, "job_id": ...}``; ``ValueError`` on bad data."""
+        return self.ref_type(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
 
 _unknown_seen: set[tuple[str, str]] = set()

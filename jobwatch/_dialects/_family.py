@@ -32,6 +32,7 @@ import pydantic
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
     OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     place_id,
@@ -40,7 +41,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._kinds import DirectKind, segment
+from jobwatch._kinds import segment
 from jobwatch._snapshot import JobSnapshot, JobState
 
 if TYPE_CHECKING:
@@ -236,21 +237,13 @@ def placeholder(ref_type: type[J], parent: FamilyJob, n: int) -> J:
     return ref_type(place_id(parent.job_id, "sub_jobs", n))
 
 
-class FamilyKind(DirectKind[J]):
+class FamilyKind(OneIdKind[J]):
     """The kind of one service of the family: one GET per job, JSON ``{"api", "job_id"}``."""
 
     def __init__(self, service: Service[J]) -> None:
         self.service = service
         self.name = service.name
         self.ref_type = service.ref_type
-
-    def to_dict(self, ref: J) -> dict[str, str]:
-        """``{"api": <service>, "job_id": ...}``."""
-        return {"api": self.name, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> J:
-        """The reference of ``{"api": <service>, "job_id": ...}``; ``ValueError`` on bad data."""
-        return self.ref_type(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: J, data: object) -> JobSnapshot:
         """The snapshot of ``ref`` in the body of its status path."""

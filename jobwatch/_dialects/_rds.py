@@ -46,13 +46,14 @@ import pydantic
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
     OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     require_object,
     text,
     validate,
 )
-from jobwatch._kinds import DirectKind, register
+from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "STATES", "RdsJob", "parse"]
@@ -138,7 +139,7 @@ def parse(ref: RdsJob, data: object) -> JobSnapshot:
     )
 
 
-class RdsKind(DirectKind[RdsJob]):
+class RdsKind(OneIdKind[RdsJob]):
     """The RDS job API: one GET per job, the job named in the query."""
 
     name = API
@@ -146,12 +147,6 @@ class RdsKind(DirectKind[RdsJob]):
 
     def params(self, ref: RdsJob) -> dict[str, str]:
         return ref.params()
-
-    def to_dict(self, ref: RdsJob) -> dict[str, str]:
-        return {"api": API, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> RdsJob:
-        return RdsJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: RdsJob, data: object) -> JobSnapshot:
         return parse(ref, data)
