@@ -42,6 +42,8 @@ nitpick_ignore_regex = [
     ("py:class", "jobwatch._outcomes.Gather"),
     # Internal: the base of the EVS-style family's references (each is documented).
     ("py:class", "jobwatch._dialects._family.FamilyJob"),
+    # Internal: the base of the references one job ID makes (CceJob, RdsJob, FamilyJob).
+    ("py:class", "jobwatch._dialects._common.OneIdJob"),
 ]
 
 # jobwatch.airflow's modules import Airflow, which this virtualenv does not install.

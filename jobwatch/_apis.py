@@ -54,13 +54,12 @@ def api_words() -> dict[str, ApiWord]:
     """Every ``--api`` word: the family's, CCE, RDS, GES, then any other kind's."""
     words: dict[str, ApiWord] = {}
     for kind in kinds():
-        graph_key = getattr(kind, "graph_key", None)
         versions = _VERSIONS.get(kind.name)
         if versions is None:
-            words[kind.name] = ApiWord(kind.name, kind, graph_key)
+            words[kind.name] = ApiWord(kind.name, kind, kind.graph_key)
             continue
         for word, version in versions:
-            words[word] = ApiWord(word, kind, graph_key, {"version": version})
+            words[word] = ApiWord(word, kind, kind.graph_key, {"version": version})
     rank = {word: n for n, word in enumerate(_ORDER)}
     return dict(sorted(words.items(), key=lambda item: rank.get(item[0], len(rank))))
 
@@ -88,5 +87,5 @@ def api_of(ref: JobRef) -> str:
 def graph_of(ref: JobRef) -> str | None:
     """The graph a reference's job lives in (its ID or name); None for an API without."""
     kind = kind_of(ref)
-    key = getattr(kind, "graph_key", None)
+    key = kind.graph_key
     return None if key is None else kind.to_dict(ref).get(key)

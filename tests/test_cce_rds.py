@@ -30,6 +30,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lockstep import lockstep, until
 
 import jobwatch
 from jobwatch import (
@@ -420,44 +421,6 @@ def steps(events: list[Event], ref: Any) -> list[tuple[Any, Any]]:
     return out
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    while not condition():  # noqa: ASYNC110 - nothing signals the simulator's log
-        await anyio.sleep(0.005)
-
-
-async def lockstep(
-    sim: Simulator[ManualClock], refs: list[Any], stages: list[float]
-) -> list[Event]:
-    """Watch ``refs``, moving the clock to each stage once every open job was polled at it."""
-    events: list[Event] = []
-
-    async def consume(watcher: Watcher) -> None:
-        async for event in watcher.events(until_idle=False):
-            events.append(event)
-
-    def settled() -> bool:
-        done = {e.ref for e in events if e.final}
-        latest = {r.job: r.t for r in sim.requests if r.status_code == 200}
-        now = sim.clock.now()
-        return all(latest.get(r.job_id, -1.0) >= now for r in refs if r not in done)
-
-    async with (
-        client_for(sim) as client,
-        Watcher(client, policy=FAST) as watcher,
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(consume, watcher)
-        watcher.watch_many(refs)
-        with anyio.fail_after(20):
-            for stage in stages:
-                await until(settled)
-                sim.clock.set(stage)
-            await until(lambda: watcher.statistics().jobs_open == 0)
-            await until(lambda: watcher.statistics().events == len(events))
-        tg.cancel_scope.cancel()
-    return events
-
-
 @pytest.mark.anyio
 async def test_a_cce_cluster_job_and_its_sub_jobs_through_a_watcher() -> None:
     sim = Simulator(clock=ManualClock())
@@ -473,7 +436,7 @@ async def test_a_cce_cluster_job_and_its_sub_jobs_through_a_watcher() -> None:
         sub_jobs=[master, cert],
     )
     top = CceJob("cluster-job")
-    events = await lockstep(sim, [top], [1, 2, 3, 4])
+    events = await lockstep(sim, client_for(sim), [top], [1, 2, 3, 4], FAST)
     assert steps(events, top) == [(None, PENDING), (PENDING, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, CceJob("master")) == [(None, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, CceJob("cert")) == [(None, PENDING), (PENDING, FAILED)]
@@ -496,7 +459,7 @@ async def test_an_rds_job_through_a_watcher() -> None:
     refs = [RdsJob("r-1"), RdsJob("r-2")]
     seen: list[float | None] = []
     sim.clock.set(0)
-    events = await lockstep(sim, refs, [1, 2])
+    events = await lockstep(sim, client_for(sim), refs, [1, 2], FAST)
     for e in events:
         if e.ref == refs[0] and isinstance(e, Transition):
             seen.append(e.snapshot.progress)

@@ -7,90 +7,26 @@ socket; each checks that it was asked about its own jobs only.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from subprocess import PIPE, Popen
 
 import pytest
-from click.testing import CliRunner, Result
+from clijobs import FAST, child_env, clear_env, invoke, jsonl_text, lines_for, served, sims
 from schema_subset import validate
 
 from jobwatch._apis import api_words
 from jobwatch._cli import _jsonl as jsonl
-from jobwatch._cli._app import cli
-from jobwatch.sim import ManualClock, Simulator, SubJob, serve
+from jobwatch.sim import ManualClock, Simulator
 
 P = "proj-jobs"
-FAST = ("--interval", "0.05", "--max-interval", "0.2", "--timeout", "60")
 SCHEMA = jsonl.schema()
-ENV_NAMES = (
-    "JOBWATCH_TOKEN",
-    "JOBWATCH_ENDPOINT",
-    "JOBWATCH_REGION",
-    "HUAWEICLOUD_SDK_PROJECT_ID",
-    "HUAWEICLOUD_SDK_AK",
-    "HUAWEICLOUD_SDK_SK",
-)
-CHILD_ENV = {name: value for name, value in os.environ.items() if name not in ENV_NAMES}
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_REGION"):
-            monkeypatch.delenv(name)
-
-
-def sims() -> dict[str, Simulator[ManualClock]]:
-    """Five services, each its own simulator, every timeline over (one poll a job)."""
-    made = {name: Simulator(clock=ManualClock()) for name in ("evs", "ecs", "cce", "rds", "ges")}
-    made["evs"].add_evs_job(P, "vol-1", [(0, "RUNNING"), (1, "SUCCESS")])
-    made["ecs"].add_evs_job(
-        P,
-        "srv-1",
-        [(0, "RUNNING"), (1, "SUCCESS")],
-        service="ecs",
-        sub_jobs=[SubJob("srv-1a", [(0, "SUCCESS")])],
-    )
-    made["cce"].add_cce_job(P, "cce-1", [(0, "Running"), (1, "Success")])
-    made["rds"].add_rds_job(P, "rds-1", [(0, "Running"), (1, "Failed")], fail_reason="no quota")
-    made["ges"].add_engine_job(P, "movies", "eng-1", [(0, "running"), (1, "complete")])
-    made["ges"].add_ges_job(P, "graph-1", "ges-1", [(0, "running"), (1, "success")])
-    for sim in made.values():
-        sim.clock.set(10)
-    return made
-
-
-@contextmanager
-def served(made: Mapping[str, Simulator[ManualClock]]) -> Iterator[dict[str, str]]:
-    with ExitStack() as stack:
-        yield {name: stack.enter_context(serve(sim)) for name, sim in made.items()}
-
-
-def lines_for(urls: Mapping[str, str]) -> list[dict[str, str]]:
-    return [
-        {"api": "evs", "job_id": "vol-1", "endpoint": urls["evs"]},
-        {"api": "ecs", "job_id": "srv-1", "endpoint": urls["ecs"]},
-        {"api": "cce", "job_id": "cce-1", "endpoint": urls["cce"]},
-        {"api": "rds", "job_id": "rds-1", "endpoint": urls["rds"]},
-        {"api": "ges-engine", "graph": "movies", "job_id": "eng-1", "endpoint": urls["ges"]},
-        {"api": "ges-v2", "graph": "graph-1", "job_id": "ges-1", "endpoint": urls["ges"]},
-    ]
-
-
-def jsonl_text(lines: Sequence[Mapping[str, str]]) -> str:
-    return "".join(json.dumps(line) + "\n" for line in lines)
-
-
-def invoke(args: Sequence[str], stdin: str | None = None, **env: str) -> Result:
-    result = CliRunner().invoke(cli, list(args), input=stdin, env=env, catch_exceptions=False)
-    assert "Traceback" not in result.stderr
-    return result
+    clear_env(monkeypatch)
 
 
 def asked(made: Mapping[str, Simulator[ManualClock]]) -> dict[str, set[str | None]]:
@@ -98,11 +34,11 @@ def asked(made: Mapping[str, Simulator[ManualClock]]) -> dict[str, set[str | Non
 
 
 def test_jobs_from_a_pipe_one_run_every_service_on_its_own_endpoint(tmp_path: Path) -> None:
-    made = sims()
+    made = sims(P)
     with served(made) as urls:
         argv = [sys.executable, "-W", "error", "-m", "jobwatch", "watch", "--json"]
         argv += [*FAST, "--project-id", P, "--jobs", "-"]
-        with Popen(argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=CHILD_ENV) as proc:  # noqa: S603
+        with Popen(argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=child_env()) as proc:  # noqa: S603
             out, err = proc.communicate(jsonl_text(lines_for(urls)).encode(), timeout=120)
     assert proc.returncode == 1, err.decode()  # the RDS job failed
     lines = [json.loads(line) for line in out.decode().splitlines()]
@@ -132,7 +68,7 @@ def test_jobs_from_a_pipe_one_run_every_service_on_its_own_endpoint(tmp_path: Pa
 
 
 def test_plain_lines_name_each_job_by_its_service(tmp_path: Path) -> None:
-    made = sims()
+    made = sims(P)
     jobs = tmp_path / "jobs.jsonl"
     with served(made) as urls:
         jobs.write_text(jsonl_text(lines_for(urls)), encoding="utf-8")
@@ -143,7 +79,7 @@ def test_plain_lines_name_each_job_by_its_service(tmp_path: Path) -> None:
 
 
 def test_a_bad_line_is_exit_2_naming_it_before_any_request(tmp_path: Path) -> None:
-    made = sims()
+    made = sims(P)
     with served(made) as urls:
         good = lines_for(urls)
         bad = [*good[:2], {"api": "ecs", "job_id": "x", "region": "mars-1"}, *good[2:]]
@@ -162,7 +98,7 @@ def test_a_bad_line_is_exit_2_naming_it_before_any_request(tmp_path: Path) -> No
 
 
 def test_the_options_fill_in_what_lines_leave_out(tmp_path: Path) -> None:
-    made = sims()
+    made = sims(P)
     with served(made) as urls:
         lines = [{"job_id": "vol-1"}, {"api": "ecs", "job_id": "srv-1", "endpoint": urls["ecs"]}]
         args = ["watch", *FAST, "--api", "evs", "--endpoint", urls["evs"], "--project-id", P]
@@ -173,7 +109,7 @@ def test_the_options_fill_in_what_lines_leave_out(tmp_path: Path) -> None:
 
 
 def test_region_builds_the_endpoint_with_the_sdks_override() -> None:
-    made = sims()
+    made = sims(P)
     with served(made) as urls:
         env = {"HUAWEICLOUD_SDK_REGION_ECS_CN_NORTH_4": urls["ecs"]}
         args = ["watch", *FAST, "--api", "ecs", "--project-id", P, "--json", "srv-1"]

@@ -36,6 +36,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lockstep import lockstep
 
 import jobwatch
 from jobwatch import (
@@ -342,39 +343,6 @@ def test_a_sub_job_without_id_is_a_placeholder_of_the_service() -> None:
 # -- the simulator -------------------------------------------------------------------------------
 
 
-async def lockstep(
-    sim: Simulator[ManualClock], client: Client, refs: list[Any], stages: list[float]
-) -> list[Event]:
-    """Watch ``refs``; move the clock to the next stage once every open job has been
-    polled at the current time (no state can be missed, however slow the machine)."""
-    events: list[Event] = []
-
-    async def consume(watcher: Watcher) -> None:
-        async for event in watcher.events(until_idle=False):
-            events.append(event)
-
-    def settled() -> bool:
-        done = {e.ref for e in events if e.final}
-        latest = {r.job: r.t for r in sim.requests if r.status_code == 200}
-        return all(latest.get(r.job_id, -1.0) >= sim.clock.now() for r in refs if r not in done)
-
-    async def until(condition: Callable[[], bool]) -> None:
-        while not condition():  # noqa: ASYNC110 - the condition is the simulator's state
-            await anyio.sleep(0.005)
-
-    async with client, Watcher(client, policy=FAST) as watcher, anyio.create_task_group() as tg:
-        tg.start_soon(consume, watcher)
-        watcher.watch_many(refs)
-        with anyio.fail_after(20):
-            for stage in stages:
-                await until(settled)
-                sim.clock.set(stage)
-            await until(lambda: watcher.statistics().jobs_open == 0)
-            await until(lambda: watcher.statistics().events == len(events))
-        tg.cancel_scope.cancel()
-    return events
-
-
 def steps(events: list[Event], ref: Any) -> list[tuple[Any, Any]]:
     return [(e.previous, e.state) for e in events if e.ref == ref and isinstance(e, Transition)]
 
@@ -393,7 +361,7 @@ async def test_each_service_job_moves_through_the_simulator(name: str) -> None:
         fail_reason="no capacity",
     )
     ref = ref_type("job-1")
-    events = await lockstep(sim, client_for(sim), [ref], [1, 2])
+    events = await lockstep(sim, client_for(sim), [ref], [1, 2], FAST)
     assert steps(events, ref) == [(None, PENDING), (PENDING, RUNNING), (RUNNING, FAILED)]
     last = events[-1]
     assert isinstance(last, Transition)
@@ -425,7 +393,7 @@ async def test_sub_jobs_come_out_as_the_services_refs(name: str, key: str) -> No
     assert ("sub_jobs_total" in body["entities"]) is (name == "ecs")
     sim.clock.set(0)
     sim.clear_requests()
-    events = await lockstep(sim, client_for(sim), [ref_type("batch")], [1, 2])
+    events = await lockstep(sim, client_for(sim), [ref_type("batch")], [1, 2], FAST)
     sub_refs = {e.ref for e in events if e.parent is not None}
     assert sub_refs == {ref_type("sub-ok"), ref_type("sub-bad")}
     assert all(type(r) is ref_type for r in sub_refs)

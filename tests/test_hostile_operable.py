@@ -22,9 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
-import trio.testing
+from loopclock import LoopClock, virtual_backend
 
 import jobwatch
 from jobwatch import Client, EvsJob, GaveUp, JobFailed, PollPolicy, RetryPolicy, wait_for
@@ -439,17 +438,7 @@ QUICK_RETRY = RetryPolicy(attempts=2, wait_initial=0.001, wait_max=0.002)
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    if request.param == "trio":
-        return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
-    return "asyncio"
-
-
-class LoopClock:
-    def __init__(self) -> None:
-        self._origin = anyio.current_time()
-
-    def now(self) -> float:
-        return anyio.current_time() - self._origin
+    return virtual_backend(request.param)
 
 
 @pytest.mark.anyio

@@ -22,6 +22,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopclock import LoopClock
 from trio.testing import MockClock
 
 from jobwatch import (
@@ -40,16 +41,6 @@ from jobwatch.sim import ManualClock, Quota, RecordedRequest, Simulator
 P = "proj-1"
 URL = "http://sim.test"
 MESSAGE = "The throttling threshold has been reached: policy user over ratelimit,limit:{},time:{}"
-
-
-class LoopClock:
-    """Sim time that follows the event loop's clock (virtual on trio's MockClock)."""
-
-    def __init__(self) -> None:
-        self._origin = anyio.current_time()
-
-    def now(self) -> float:
-        return anyio.current_time() - self._origin
 
 
 def virtual(main: Any, *args: Any, **kwargs: Any) -> Any:

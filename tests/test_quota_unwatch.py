@@ -20,6 +20,7 @@ import anyio
 import httpx
 import pytest
 import trio
+from loopclock import LoopClock
 from trio.testing import MockClock
 
 from jobwatch import (
@@ -259,13 +260,6 @@ async def test_closing_the_watcher_ends_a_wait_for_the_budget(anyio_backend: str
 
 def test_in_virtual_time_the_removed_outcome_comes_at_the_instant_of_unwatch() -> None:
     """trio's autojumping clock: a wait not cut short would jump its minute away."""
-
-    class LoopClock:
-        def __init__(self) -> None:
-            self._origin = anyio.current_time()
-
-        def now(self) -> float:
-            return anyio.current_time() - self._origin
 
     async def main() -> tuple[list[Event], float, list[int | None]]:
         sim = Simulator(clock=LoopClock())

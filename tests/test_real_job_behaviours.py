@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
+from loopclock import virtual_backend
 
 from jobwatch import (
     Client,
@@ -59,9 +59,7 @@ PENDING, RUNNING, SUCCEEDED, FAILED = (
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, Any]]:
     """asyncio, and trio on a fresh autojumping MockClock (virtual time) per test."""
-    if request.param == "trio":
-        return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
-    return "asyncio"
+    return virtual_backend(request.param)
 
 
 class Scale:

@@ -9,80 +9,32 @@ Simulators stand for the endpoints, each on a loopback socket.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from subprocess import PIPE, Popen
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clijobs import FAST, child_env, clear_env, invoke, jsonl_text, lines_for, served, sims
 
 from jobwatch._apis import api_words
-from jobwatch._cli._app import cli
 from jobwatch._cli._jobsfile import MAX_LINE
 from jobwatch._regions import endpoint_for
-from jobwatch.sim import ManualClock, Simulator, serve
+from jobwatch.sim import ManualClock, Simulator
 
 P = "proj-review"
-FAST = ("--interval", "0.05", "--max-interval", "0.2", "--timeout", "60")
 SECRET = "S3cr3tT0kenValue"
-ENV_NAMES = (
-    "JOBWATCH_TOKEN",
-    "JOBWATCH_ENDPOINT",
-    "JOBWATCH_REGION",
-    "HUAWEICLOUD_SDK_PROJECT_ID",
-    "HUAWEICLOUD_SDK_AK",
-    "HUAWEICLOUD_SDK_SK",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_REGION"):
-            monkeypatch.delenv(name)
-
-
-def child_env() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ENV_NAMES and not name.startswith("HUAWEICLOUD_SDK_REGION")
-    }
+    clear_env(monkeypatch)
 
 
 def two_sims() -> dict[str, Simulator[ManualClock]]:
-    made = {"evs": Simulator(clock=ManualClock()), "cce": Simulator(clock=ManualClock())}
-    made["evs"].add_evs_job(P, "vol-1", [(0, "RUNNING"), (1, "SUCCESS")])
-    made["cce"].add_cce_job(P, "cce-1", [(0, "Running"), (1, "Success")])
-    for sim in made.values():
-        sim.clock.set(10)
-    return made
-
-
-@contextmanager
-def served(made: Mapping[str, Simulator[ManualClock]]) -> Iterator[dict[str, str]]:
-    with ExitStack() as stack:
-        yield {name: stack.enter_context(serve(sim)) for name, sim in made.items()}
-
-
-def lines_for(urls: Mapping[str, str]) -> list[dict[str, str]]:
-    return [
-        {"api": "evs", "job_id": "vol-1", "endpoint": urls["evs"]},
-        {"api": "cce", "job_id": "cce-1", "endpoint": urls["cce"]},
-    ]
-
-
-def invoke(args: Sequence[str], stdin: str | None = None, **env: str) -> Result:
-    result = CliRunner().invoke(cli, list(args), input=stdin, env=env, catch_exceptions=False)
-    assert "Traceback" not in result.stderr
-    return result
+    return sims(P, ("evs", "cce"))
 
 
 def finals(result: Result) -> dict[tuple[str, str], str]:
@@ -134,7 +86,7 @@ def test_repeated_lines_are_one_job_with_one_outcome(tmp_path: Path) -> None:
     with served(made) as urls:
         lines = lines_for(urls)
         slash = {**lines[0], "endpoint": urls["evs"] + "/"}  # the same place
-        text = "".join(json.dumps(line) + "\n" for line in [*lines, *lines, slash, lines[0]])
+        text = jsonl_text([*lines, *lines, slash, lines[0]])
         result = invoke([*WATCH, "-"], stdin=text)
         moved = {**lines[0], "endpoint": urls["cce"]}
         clash = invoke([*WATCH, "-"], stdin=text + json.dumps(moved) + "\n")
@@ -148,7 +100,7 @@ def test_a_huge_line_is_refused_naming_it_before_any_request(tmp_path: Path) -> 
     made = two_sims()
     jobs = tmp_path / "jobs.jsonl"
     with served(made) as urls:
-        good = "".join(json.dumps(line) + "\n" for line in lines_for(urls))
+        good = jsonl_text(lines_for(urls))
         with jobs.open("w", encoding="utf-8") as file:
             file.write(good)
             file.write('{"api": "evs", "job_id": "' + "x" * (8 * MAX_LINE) + '"}\n')
@@ -209,7 +161,7 @@ def test_state_resumes_jobs_of_two_endpoints_in_a_second_run(tmp_path: Path) -> 
     state, out1 = tmp_path / "state.jsonl", tmp_path / "1.out"
     with served(made) as urls:
         lines = [*lines_for(urls), {"api": "evs", "job_id": "vol-2", "endpoint": urls["evs"]}]
-        text = "".join(json.dumps(line) + "\n" for line in lines)
+        text = jsonl_text(lines)
         args = [sys.executable, "-m", "jobwatch", *WATCH[:-1], "--state", str(state), "--jobs", "-"]
         with (
             out1.open("wb") as sink,

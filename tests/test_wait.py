@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio.testing
+from loopclock import LoopClock, virtual_backend
 
 import jobwatch
 from jobwatch import (
@@ -49,19 +49,7 @@ QUICK_RETRY = RetryPolicy(attempts=2, wait_initial=0.001, wait_max=0.002)
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, Any]]:
     """asyncio, and trio on a fresh autojumping MockClock (virtual time) per test."""
-    if request.param == "trio":
-        return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
-    return "asyncio"
-
-
-class LoopClock:
-    """Sim time that follows the event loop's clock (virtual on trio's MockClock)."""
-
-    def __init__(self) -> None:
-        self._origin = anyio.current_time()
-
-    def now(self) -> float:
-        return anyio.current_time() - self._origin
+    return virtual_backend(request.param)
 
 
 class Hang(httpx.AsyncBaseTransport):

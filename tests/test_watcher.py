@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from lockstep import lockstep, until
 
 from jobwatch import (
     Client,
@@ -62,46 +62,6 @@ def steps(events: list[Event], ref: Any) -> list[tuple[Any, Any]]:
     return out
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` (state kept by the simulator or the watcher) until it holds."""
-    while not condition():  # noqa: ASYNC110 - nothing to wait on but the condition itself
-        await anyio.sleep(0.005)
-
-
-async def lockstep(
-    sim: Simulator[ManualClock], refs: list[Any], stages: list[float], base_url: str | None = None
-) -> list[Event]:
-    """Watch ``refs``; each time every open job has reported the current sim time's
-    state, move the clock to the next stage.  No state can be missed, however slow
-    the machine: the simulator's time only moves once the watcher has seen it."""
-    client = Client(base_url, P, retry=QUICK_RETRY) if base_url else client_for(sim)
-    events: list[Event] = []
-
-    async def consume(watcher: Watcher) -> None:
-        async for event in watcher.events(until_idle=False):
-            events.append(event)
-
-    def settled() -> bool:
-        polled_after = {e.ref for e in events if e.final}
-        # the jobs each answer carried: one job's own, or a list's (issue 13)
-        latest = {j: r.t for r in sim.requests if r.status_code == 200 for j, _ in r.served}
-        now = sim.clock.now()
-        keys = {r.job_id for r in refs if r not in polled_after}
-        return all(latest.get(key, -1.0) >= now for key in keys)
-
-    async with client, Watcher(client, policy=FAST) as watcher, anyio.create_task_group() as tg:
-        tg.start_soon(consume, watcher)
-        watcher.watch_many(refs)
-        with anyio.fail_after(20):
-            for stage in stages:
-                await until(settled)
-                sim.clock.set(stage)
-            await until(lambda: watcher.statistics().jobs_open == 0)
-            await until(lambda: watcher.statistics().events == len(events))
-        tg.cancel_scope.cancel()
-    return events
-
-
 async def run(sim: Simulator[Any], refs: list[Any], **kwargs: Any) -> tuple[list[Event], Any]:
     kwargs.setdefault("policy", FAST)
     async with client_for(sim) as client, Watcher(client, **kwargs) as watcher:
@@ -133,7 +93,7 @@ async def test_transitions_for_every_api() -> None:
         GesJob("g1", "ges-wrap", "v1.0"),
         GesEngineJob("movie", "eng-1"),
     ]
-    events = await lockstep(sim, refs, [1, 2])
+    events = await lockstep(sim, client_for(sim), refs, [1, 2], FAST)
     full = [(None, PENDING), (PENDING, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, refs[0]) == full
     assert steps(events, refs[1]) == full
@@ -150,7 +110,8 @@ async def test_transitions_for_every_api() -> None:
 async def test_states_between_polls_are_not_invented() -> None:
     sim = Simulator(clock=ManualClock())
     sim.add_evs_job(P, "quick", [(0, "INIT"), (1, "RUNNING"), (2, "SUCCESS")])
-    events = await lockstep(sim, [EvsJob("quick")], [2])  # jumps over RUNNING
+    # the clock jumps over RUNNING
+    events = await lockstep(sim, client_for(sim), [EvsJob("quick")], [2], FAST)
     assert steps(events, EvsJob("quick")) == [(None, PENDING), (PENDING, SUCCEEDED)]
 
 
@@ -169,7 +130,7 @@ async def test_sub_job_trees_late_nested_and_failing() -> None:
         sub_jobs=[middle, SubJob("late", [(0, "INIT"), (3, "SUCCESS")], appear_at=2)],
     )
     top = EvsJob("batch")
-    events = await lockstep(sim, [top], [1, 2, 3, 4])
+    events = await lockstep(sim, client_for(sim), [top], [1, 2, 3, 4], FAST)
     assert steps(events, top) == [(None, PENDING), (PENDING, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, EvsJob("middle")) == [(None, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, EvsJob("leaf-ok")) == [(None, RUNNING), (RUNNING, SUCCEEDED)]
@@ -554,6 +515,7 @@ async def test_over_a_real_socket() -> None:
     sim.add_engine_job(P, "g", "e", [(0, "running"), (2, "complete")])
     refs = [EvsJob("net"), GesEngineJob("g", "e")]
     with serve(sim) as base_url:
-        events = await lockstep(sim, refs, [1, 2], base_url=base_url)
+        client = Client(base_url, P, retry=QUICK_RETRY)
+        events = await lockstep(sim, client, refs, [1, 2], FAST)
     assert steps(events, refs[0]) == [(None, PENDING), (PENDING, RUNNING), (RUNNING, SUCCEEDED)]
     assert steps(events, refs[1]) == [(None, RUNNING), (RUNNING, SUCCEEDED)]

@@ -75,6 +75,7 @@ import trio.testing
 from anyio.abc import TaskGroup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopclock import LoopClock
 
 from jobwatch import (
     Client,
@@ -740,16 +741,6 @@ class Model:
 
 
 # -- test machinery -------------------------------------------------------------------------
-
-
-class LoopClock:
-    """The simulator's clock: the event loop's time (virtual on trio), from 0."""
-
-    def __init__(self) -> None:
-        self._origin = anyio.current_time()
-
-    def now(self) -> float:
-        return anyio.current_time() - self._origin
 
 
 class Signal:

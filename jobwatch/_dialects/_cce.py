@@ -49,6 +49,8 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     place_id,
@@ -57,7 +59,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError, excerpt
-from jobwatch._kinds import DirectKind, register, segment, validate_id
+from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "MAX_SUB_JOB_DEPTH", "STATES", "CceJob", "parse", "parse_cce_time"]
@@ -67,24 +69,15 @@ MAX_SUB_JOB_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
-class CceJob:
+class CceJob(OneIdJob):
     """A CCE cluster or node job (``/api/v3/projects/{project_id}/jobs/{job_id}``).
 
     The job ID is the ``jobid`` a CCE cluster or node request answers with; the
     job's sub-jobs come back in its snapshot as ``CceJob`` references too.
     """
 
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
-
-    def path(self, project_id: str) -> str:
-        """The status path of this job under ``project_id``."""
-        return f"/api/v3/projects/{segment(project_id)}/jobs/{segment(self.job_id)}"
-
-    def __str__(self) -> str:
-        return f"cce:{self.job_id}"
+    SERVICE = "cce"
+    PATH = "/api/v3/projects/{project}/jobs/{job}"
 
 
 STATES: Mapping[str, JobState] = {
@@ -219,17 +212,11 @@ def _parse_sub_job(item: object, parent: CceJob, n: int, depth: int) -> JobSnaps
     return _parse(ref, body, depth)
 
 
-class CceKind(DirectKind[CceJob]):
+class CceKind(OneIdKind[CceJob]):
     """The CCE job API: one GET per job."""
 
     name = API
     ref_type = CceJob
-
-    def to_dict(self, ref: CceJob) -> dict[str, str]:
-        return {"api": API, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> CceJob:
-        return CceJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: CceJob, data: object) -> JobSnapshot:
         return parse(ref, data)

@@ -1,22 +1,64 @@
-"""What every API dialect shares: JSON decoding, error bodies, times, states."""
+"""What every API dialect shares: JSON decoding, error bodies, times, states, references."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
 import pydantic_core
 
 from jobwatch._exceptions import ResponseValidationError, excerpt, read_error_body, status_error
-from jobwatch._kinds import MAX_ID_LENGTH
+from jobwatch._kinds import MAX_ID_LENGTH, DirectKind, segment, validate_id
 from jobwatch._snapshot import JobState
 
 logger = logging.getLogger("jobwatch")
+
+
+@dataclass(frozen=True, slots=True)
+class OneIdJob:
+    """A reference one job ID makes: ``<SERVICE>:<job_id>``, at the path ``PATH`` makes.
+
+    A subclass (one per API) sets ``SERVICE`` (its name, as printed) and ``PATH``, the
+    status path with ``{project}`` and ``{job}`` (each quoted as one segment) in it.
+    References of two subclasses are never equal, even with the same ``job_id``.
+    """
+
+    SERVICE: ClassVar[str] = ""
+    PATH: ClassVar[str] = ""
+
+    job_id: str
+
+    def __post_init__(self) -> None:
+        validate_id("job_id", self.job_id)
+
+    def path(self, project_id: str) -> str:
+        """The status path of this job under ``project_id``."""
+        return self.PATH.format(project=segment(project_id), job=segment(self.job_id))
+
+    def __str__(self) -> str:
+        return f"{self.SERVICE}:{self.job_id}"
+
+
+OJ = TypeVar("OJ", bound=OneIdJob)
+
+
+class OneIdKind(DirectKind[OJ]):
+    """The kind of an API of ``OneIdJob`` references: JSON ``{"api", "job_id"}``."""
+
+    def to_dict(self, ref: OJ) -> dict[str, str]:
+        """``{"api": <name>, "job_id": ...}``."""
+        return {"api": self.name, "job_id": ref.job_id}
+
+    def from_dict(self, data: Mapping[str, Any]) -> OJ:
+        """The reference of ``{"api": <name>, "job_id": ...}``; ``ValueError`` on bad data."""
+        return self.ref_type(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
+
 
 _unknown_seen: set[tuple[str, str]] = set()
 

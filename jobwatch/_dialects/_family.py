@@ -31,6 +31,8 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     place_id,
@@ -39,7 +41,7 @@ from jobwatch._dialects._common import (
     validate,
 )
 from jobwatch._exceptions import ResponseValidationError
-from jobwatch._kinds import DirectKind, segment, validate_id
+from jobwatch._kinds import segment
 from jobwatch._snapshot import JobSnapshot, JobState
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ def states(**extra: JobState) -> Mapping[str, JobState]:
 
 
 @dataclass(frozen=True, slots=True)
-class FamilyJob:
+class FamilyJob(OneIdJob):
     """A job of one service of the EVS-style family (a subclass per service).
 
     A subclass sets ``SERVICE`` (its name, as printed and in the JSON form) and
@@ -80,20 +82,11 @@ class FamilyJob:
     References of two services are never equal, even with the same ``job_id``.
     """
 
-    SERVICE: ClassVar[str] = ""
     VERSION: ClassVar[str] = "v1"
-
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
 
     def path(self, project_id: str) -> str:
         """The status path of this job under ``project_id``."""
         return f"/{self.VERSION}/{segment(project_id)}/jobs/{segment(self.job_id)}"
-
-    def __str__(self) -> str:
-        return f"{self.SERVICE}:{self.job_id}"
 
 
 J = TypeVar("J", bound=FamilyJob)
@@ -244,21 +237,13 @@ def placeholder(ref_type: type[J], parent: FamilyJob, n: int) -> J:
     return ref_type(place_id(parent.job_id, "sub_jobs", n))
 
 
-class FamilyKind(DirectKind[J]):
+class FamilyKind(OneIdKind[J]):
     """The kind of one service of the family: one GET per job, JSON ``{"api", "job_id"}``."""
 
     def __init__(self, service: Service[J]) -> None:
         self.service = service
         self.name = service.name
         self.ref_type = service.ref_type
-
-    def to_dict(self, ref: J) -> dict[str, str]:
-        """``{"api": <service>, "job_id": ...}``."""
-        return {"api": self.name, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> J:
-        """The reference of ``{"api": <service>, "job_id": ...}``; ``ValueError`` on bad data."""
-        return self.ref_type(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: J, data: object) -> JobSnapshot:
         """The snapshot of ``ref`` in the body of its status path."""

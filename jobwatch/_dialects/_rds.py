@@ -45,13 +45,15 @@ import pydantic
 
 from jobwatch._dialects._common import (
     WIRE_CONFIG,
+    OneIdJob,
+    OneIdKind,
     map_state,
     parse_time,
     require_object,
     text,
     validate,
 )
-from jobwatch._kinds import DirectKind, register, segment, validate_id
+from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
 
 __all__ = ["API", "STATES", "RdsJob", "parse"]
@@ -60,28 +62,19 @@ API = "rds"
 
 
 @dataclass(frozen=True, slots=True)
-class RdsJob:
+class RdsJob(OneIdJob):
     """A job of the RDS task center (``/v3/{project_id}/jobs?id={job_id}``).
 
     Other database services with the same task API (TaurusDB, GaussDB) answer
     the same way: point the client at their endpoint.
     """
 
-    job_id: str
-
-    def __post_init__(self) -> None:
-        validate_id("job_id", self.job_id)
-
-    def path(self, project_id: str) -> str:
-        """The status path under ``project_id`` (the job itself is named in the query)."""
-        return f"/v3/{segment(project_id)}/jobs"
+    SERVICE = "rds"
+    PATH = "/v3/{project}/jobs"  # the job itself is named in the query
 
     def params(self) -> dict[str, str]:
         """The query of the status request: ``{"id": job_id}``."""
         return {"id": self.job_id}
-
-    def __str__(self) -> str:
-        return f"rds:{self.job_id}"
 
 
 STATES: Mapping[str, JobState] = {
@@ -146,7 +139,7 @@ def parse(ref: RdsJob, data: object) -> JobSnapshot:
     )
 
 
-class RdsKind(DirectKind[RdsJob]):
+class RdsKind(OneIdKind[RdsJob]):
     """The RDS job API: one GET per job, the job named in the query."""
 
     name = API
@@ -154,12 +147,6 @@ class RdsKind(DirectKind[RdsJob]):
 
     def params(self, ref: RdsJob) -> dict[str, str]:
         return ref.params()
-
-    def to_dict(self, ref: RdsJob) -> dict[str, str]:
-        return {"api": API, "job_id": ref.job_id}
-
-    def from_dict(self, data: Mapping[str, Any]) -> RdsJob:
-        return RdsJob(data.get("job_id"))  # type: ignore[arg-type]  # validated on init
 
     def parse(self, ref: RdsJob, data: object) -> JobSnapshot:
         return parse(ref, data)

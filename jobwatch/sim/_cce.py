@@ -18,7 +18,7 @@ whether it can be asked for alone).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from jobwatch.sim._jobs import (
 if TYPE_CHECKING:
     from jobwatch.sim._app import SimState
 
-__all__ = ["CCE_NOT_FOUND", "CceSubJob", "answer_cce", "cce_body", "cce_tree"]
+__all__ = ["CCE_NOT_FOUND", "CceSubJob", "CceTree", "answer_cce", "cce_body"]
 
 CCE_NOT_FOUND = "CCE.01404001"
 _QUEUED = frozenset({"Initializing"})
@@ -130,15 +130,6 @@ def cce_body(
             "reason": (job.reason or "") if ended else "",
         },
     }
-
-
-def cce_tree(
-    project_id: str, top: CceSubJob, stored: StoredJob[CceSubJob]
-) -> Iterable[tuple[tuple[str, str], CceTree]]:
-    """``((project, job id), (top-level job, path))`` of every job of the tree with an ID."""
-    for path in top.walk():
-        if path[-1].job_id is not None:
-            yield (project_id, path[-1].job_id), (stored, path)
 
 
 def _listed(path: Sequence[CceSubJob], elapsed: float) -> bool:

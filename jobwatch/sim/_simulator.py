@@ -7,13 +7,13 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Generic, cast, get_args, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, cast, get_args, overload
 
 from typing_extensions import TypeVar
 
 from jobwatch._refs import validate_id
 from jobwatch.sim._app import EngineSchema, RecordedRequest, SimApp, SimAuth, SimState
-from jobwatch.sim._cce import CceSubJob, cce_tree
+from jobwatch.sim._cce import CceSubJob
 from jobwatch.sim._clock import Clock, MonotonicClock
 from jobwatch.sim._family import FamilyService, claim, default_job_type, stored_service
 from jobwatch.sim._faults import Fault, FaultSlot
@@ -48,6 +48,9 @@ whose timeline ends in that status)."""
 
 ClockT = TypeVar("ClockT", bound=Clock, default=Clock)
 _S = TypeVar("_S", SubJob, GesSpec, EngineSpec, CceSubJob, RdsSpec)
+_T = TypeVar("_T", SubJob, CceSubJob)  # a job of a tree of sub-jobs
+_When: TypeAlias = tuple[float | None, float, float | None, Sequence[Fault]]
+"""``created_at``, ``visible_after``, ``expires_after`` and ``faults`` of an added job."""
 
 
 class Simulator(Generic[ClockT]):
@@ -195,18 +198,8 @@ class Simulator(Generic[ClockT]):
             fail_reason=fail_reason,
             error_code=error_code,
         )
-        paths = [path for path in top.walk() if path[-1].job_id is not None]
-        keys = [(project_id, str(path[-1].job_id)) for path in paths]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"job {job_id} repeats a job id among its sub-jobs")
-        with self._state.lock:
-            taken = [key[1] for key in keys if key in self._state.evs]
-            if taken:
-                raise ValueError(f"project {project_id} already has EVS jobs {taken}")
-            stored = self._store(top, created_at, visible_after, expires_after, faults)
-            claim(self._state.family, service, keys)  # ValueError: another endpoint's job
-            for key, path in zip(keys, paths, strict=True):
-                self._state.evs[key] = (stored, path)
+        when = (created_at, visible_after, expires_after, faults)
+        self._add_tree(self._state.evs, "EVS", project_id, top, when, service)
 
     def add_ges_job(
         self,
@@ -344,15 +337,8 @@ class Simulator(Generic[ClockT]):
             reason=reason,
             sub_jobs=sub_jobs,
         )
-        with self._state.lock:
-            stored = self._store(top, created_at, visible_after, expires_after, faults)
-            entries = dict(cce_tree(project_id, top, stored))
-            if len(entries) != sum(1 for path in top.walk() if path[-1].job_id is not None):
-                raise ValueError(f"job {job_id} repeats a job id among its sub-jobs")
-            taken = sorted(key[1] for key in entries if key in self._state.cce)
-            if taken:
-                raise ValueError(f"project {project_id} already has CCE jobs {taken}")
-            self._state.cce.update(entries)
+        when = (created_at, visible_after, expires_after, faults)
+        self._add_tree(self._state.cce, "CCE", project_id, top, when)
 
     def add_rds_job(
         self,
@@ -485,6 +471,34 @@ class Simulator(Generic[ClockT]):
         from jobwatch.sim._scenario import build, load
 
         return build(cls, load(path), clock)
+
+    def _add_tree(
+        self,
+        table: dict[tuple[str, str], tuple[StoredJob[_T], tuple[_T, ...]]],
+        what: str,
+        project_id: str,
+        top: _T,
+        when: _When,
+        service: FamilyService | None = None,
+    ) -> None:
+        """Store the job ``top`` and put every job of its tree with an ID in ``table``.
+
+        ``ValueError`` when an ID repeats in the tree or ``table`` holds one already
+        (``what`` names the service), or when ``service`` (a family job's) is not the
+        endpoint's.
+        """
+        paths = [path for path in top.walk() if path[-1].job_id is not None]
+        keys = [(project_id, str(path[-1].job_id)) for path in paths]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"job {top.job_id} repeats a job id among its sub-jobs")
+        with self._state.lock:
+            taken = sorted(key[1] for key in keys if key in table)
+            if taken:
+                raise ValueError(f"project {project_id} already has {what} jobs {taken}")
+            stored = self._store(top, *when)
+            if service is not None:
+                claim(self._state.family, service, keys)  # ValueError: another endpoint's job
+            table.update((key, (stored, path)) for key, path in zip(keys, paths, strict=True))
 
     def _store(
         self,
