@@ -704,7 +704,10 @@ class Client:
             status, headers, body = await self._exchange.get(url)
         self._answered = True
         request_id = headers.get("x-request-id")
-        logger.debug("GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s -> %d (%d bytes, request id %s)", path, status, len(body), request_id
+            )
         if not 200 <= status < 300:
             body = self._scrubbed(body)  # before any message is cut from it
             try:

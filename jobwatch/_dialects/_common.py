@@ -82,7 +82,8 @@ def json_type(value: object) -> str:
 def validate(model: type[pydantic.BaseModel], data: Mapping[str, Any], what: str) -> Any:
     """Validate ``data`` against a wire model, raising ``ResponseValidationError`` on misfit."""
     try:
-        return model.model_validate(data)
+        # ``model_validate`` with its defaults, without its Python frame.
+        return model.__pydantic_validator__.validate_python(data)
     except pydantic.ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
