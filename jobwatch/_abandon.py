@@ -67,15 +67,15 @@ class Poll(Generic[T]):
 
 
 class _WaitingToSend:
-    """``async with``: a wait before a request is sent, which abandoning a poll ends."""
+    """``async with``: a wait before a request is sent, which abandoning a poll ends.
 
-    __slots__ = ("_poll",)
+    Holds no state (both ends read the task's poll), so one serves every wait.
+    """
 
-    def __init__(self) -> None:
-        self._poll: Poll[Any] | None = None
+    __slots__ = ()
 
     async def __aenter__(self) -> None:
-        poll = self._poll = _current.get()
+        poll = _current.get()
         if poll is None:
             return
         if poll.abandoned:
@@ -89,7 +89,7 @@ class _WaitingToSend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        poll = self._poll
+        poll = _current.get()
         if poll is None:
             return
         poll._waits -= 1
@@ -102,7 +102,10 @@ class _WaitingToSend:
 
 def waiting_to_send() -> _WaitingToSend:
     """Mark a wait before a request is sent: an abandoned poll ends there."""
-    return _WaitingToSend()
+    return _WAITING_TO_SEND
+
+
+_WAITING_TO_SEND = _WaitingToSend()
 
 
 _current: ContextVar[Poll[Any] | None] = ContextVar("jobwatch_poll", default=None)

@@ -152,7 +152,10 @@ class AdaptiveRate:
 
     def passed(self) -> None:
         """An answer came that was not a throttle (it got through the gateway)."""
-        now = anyio.current_time()
+        self._passed_at(anyio.current_time())
+
+    def _passed_at(self, now: float) -> None:
+        """``passed``, with the clock (``anyio.current_time()``) already read: ``now``."""
         passed = self._passed
         passed.append(now)
         while passed[0] < now - _MEASURE:

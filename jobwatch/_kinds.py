@@ -56,6 +56,8 @@ __all__ = [
 
 MAX_ID_LENGTH = 256
 _ID_RE = re.compile(r"[A-Za-z0-9._-]+")
+#: What ``quote(value, safe="")`` leaves as it is: every validated ID.
+_UNRESERVED_RE = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 def validate_id(field: str, value: object) -> str:
@@ -77,6 +79,8 @@ def validate_id(field: str, value: object) -> str:
 
 def segment(value: str) -> str:
     """Percent-encode one URL path segment (nothing is left unescaped but unreserved chars)."""
+    if _UNRESERVED_RE.fullmatch(value) is not None:
+        return value  # nothing to encode (every validated ID): half the cost of quote
     return quote(value, safe="")
 
 

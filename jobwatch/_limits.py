@@ -83,6 +83,8 @@ class ThrottleGate:
 
     async def wait(self) -> None:
         """Return when this request may go."""
+        if not self._spread_until:
+            return  # never closed: not even a clock read
         while True:
             now = anyio.current_time()
             if now >= self._spread_until:

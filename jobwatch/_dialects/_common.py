@@ -89,6 +89,8 @@ def raise_for_error_body(
     (``JOB_KEYS``: a job's own status, or the object that holds the job).
     ``url`` is the URL asked for (its path is named in the message of an unknown API).
     """
+    if type(data) is dict and "status" in data and "error" not in data and "result" not in data:
+        return  # a job's own body (the common answer): none of the three tests below holds
     if not isinstance(data, Mapping):
         return
     is_error = (
@@ -122,7 +124,8 @@ def json_type(value: object) -> str:
 def validate(model: type[pydantic.BaseModel], data: Mapping[str, Any], what: str) -> Any:
     """Validate ``data`` against a wire model, raising ``ResponseValidationError`` on misfit."""
     try:
-        return model.model_validate(data)
+        # ``model_validate`` with its defaults, without its Python frame.
+        return model.__pydantic_validator__.validate_python(data)
     except pydantic.ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
@@ -146,8 +149,11 @@ def parse_time(value: str | None, field: str) -> datetime | None:
         raise ResponseValidationError(
             f"{field} is not a time: {value[:40]!r}", excerpt=value[:80]
         ) from None
-    if parsed.tzinfo is None:
+    zone = parsed.tzinfo
+    if zone is None:
         return parsed.replace(tzinfo=UTC)
+    if zone is UTC:  # "...Z": already what astimezone would give
+        return parsed
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # (e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC)

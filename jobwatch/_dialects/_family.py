@@ -86,7 +86,8 @@ class FamilyJob(OneIdJob):
 
     def path(self, project_id: str) -> str:
         """The status path of this job under ``project_id``."""
-        return f"/{self.VERSION}/{segment(project_id)}/jobs/{segment(self.job_id)}"
+        # (A validated ID has nothing to encode: ``segment(self.job_id)`` is the ID.)
+        return f"/{self.VERSION}/{segment(project_id)}/jobs/{self.job_id}"
 
 
 J = TypeVar("J", bound=FamilyJob)
@@ -113,7 +114,9 @@ def parse_epoch_ms(value: object, field_name: str) -> datetime | None:
 
 
 def _iso_time(value: object, field_name: str) -> datetime | None:
-    if value is not None and not isinstance(value, str):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
         raise ResponseValidationError(f"{field_name} must be a string, not {value!r}"[:120])
     return parse_time(value, field_name)
 
@@ -164,11 +167,14 @@ class FamilySubJobWire(FamilyJobWire):
 
 def parse(service: Service[J], ref: J, data: object) -> JobSnapshot:
     """Read a family job body into a snapshot, sub-jobs included."""
-    return _parse(service, ref, require_object(data, f"the {service.name} job body"), 0)
+    if type(data) is not dict:  # (the check of every body, without its message's cost)
+        data = require_object(data, f"the {service.name} job body")
+    return _parse(service, ref, data, 0)
 
 
 def _parse(service: Service[J], ref: J, data: Mapping[str, Any], depth: int) -> JobSnapshot:
-    what = f"the {service.name} job body" if not depth else "a sub-job"
+    name = service.name
+    what = f"the {name} job body" if not depth else "a sub-job"
     wire: FamilyJobWire = validate(FamilySubJobWire if depth else FamilyJobWire, data, what)
     entities = wire.entities or {}
     sub_jobs: tuple[JobSnapshot, ...] = ()
@@ -190,7 +196,7 @@ def _parse(service: Service[J], ref: J, data: Mapping[str, Any], depth: int) -> 
         reason = text(entities.get(service.reason_key))
     return JobSnapshot(
         ref=cast("JobRef", ref),  # each service's reference class is one of JobRef's
-        state=map_state(service.name, wire.status, service.states),
+        state=map_state(name, wire.status, service.states),
         raw_status=wire.status,
         job_type=text(wire.job_type),
         begin_time=service.time(wire.begin_time, "begin_time"),
