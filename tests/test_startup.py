@@ -16,6 +16,7 @@ import click
 import pytest
 
 import jobwatch
+from jobwatch import _dialects
 from jobwatch._cli._app import COMMANDS, cli
 
 HEAVY = ("httpx", "aiohttp", "rich", "pydantic", "anyio", "jobwatch.sim", "jobwatch._client")
@@ -108,3 +109,54 @@ def test_watch_json_sends_its_request_without_rich_or_the_simulator() -> None:
     assert {"httpx", "jobwatch._client", "jobwatch._watcher"} <= modules
     assert not {"rich", "jobwatch.sim", "jobwatch._cli._table"} & modules
     assert "pygments" not in modules  # httpx's own command line (rich, pygments) is skipped
+    # No answer came, so nothing was validated: no wire model, none of pydantic's
+    # model machinery (``import pydantic`` alone loads neither).
+    assert not {*WIRE_MODULES, "pydantic.main", "pydantic.fields"} & modules
+
+
+WIRE_MODULES = {f"jobwatch._dialects.{name}" for name in _dialects.WIRE_MODULES}
+
+
+def test_the_dialects_import_no_wire_model_until_one_validates() -> None:
+    modules = loaded_after("import jobwatch._dialects, jobwatch._refs, jobwatch._client")
+    assert not {*WIRE_MODULES, "pydantic.main", "pydantic.fields"} & modules
+    modules = loaded_after(
+        """
+        from jobwatch import EvsJob
+        from jobwatch._dialects import parse_snapshot
+        parse_snapshot(EvsJob("j1"), {"status": "SUCCESS"})
+        """
+    )
+    assert {"jobwatch._dialects._family_wire", "pydantic.main"} <= modules
+    others = WIRE_MODULES - {"jobwatch._dialects._family_wire"}
+    assert not others & modules  # the other dialects' models are still not imported
+    assert WIRE_MODULES.issubset(loaded_after("import jobwatch.sim"))
+
+
+def test_every_wire_model_is_in_a_listed_module_and_resolves() -> None:
+    import importlib
+    import pkgutil
+
+    import pydantic
+
+    from jobwatch._dialects._common import WireModel
+
+    handles = [
+        value
+        for info in pkgutil.iter_modules(_dialects.__path__, f"{_dialects.__name__}.")
+        for value in vars(importlib.import_module(info.name)).values()
+        if isinstance(value, WireModel)
+    ]
+    assert len(handles) >= 10
+    for handle in handles:
+        assert handle.module in WIRE_MODULES, handle
+        model = handle.resolve()
+        assert issubclass(model, pydantic.BaseModel)
+        assert model.__name__ == handle.name
+        assert handle.resolve() is model
+    for name in WIRE_MODULES:  # and every listed module holds models
+        module = importlib.import_module(name)
+        assert any(
+            isinstance(v, type) and issubclass(v, pydantic.BaseModel) and v.__module__ == name
+            for v in vars(module).values()
+        ), name

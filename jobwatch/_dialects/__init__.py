@@ -1,10 +1,13 @@
 """API dialects: one module per API, each with its references, its parsing and its kind.
 
-Importing this package registers every kind (``jobwatch._kinds``).
+Importing this package registers every kind (``jobwatch._kinds``).  The pydantic
+models a dialect validates its bodies with live in its ``_*_wire`` module, imported
+at the first validation (``_common.WireModel``) or by ``import_wire_models``.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from jobwatch._dialects import (  # noqa: F401 - each registers its kind
@@ -34,12 +37,22 @@ __all__ = [
     "MAX_LIMIT",
     "EnginePage",
     "decode_json",
+    "import_wire_models",
     "parse_engine_page",
     "parse_snapshot",
     "raise_for_error_body",
 ]
 
 parse_engine_page = _engine.parse_page
+
+#: The modules of the dialects' wire models (see ``_common.WireModel``).
+WIRE_MODULES = ("_cce_wire", "_engine_wire", "_family_wire", "_ges_wire", "_rds_wire")
+
+
+def import_wire_models() -> None:
+    """Import every dialect's wire models now, so that no first validation pays for them."""
+    for name in WIRE_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
 
 
 def parse_snapshot(ref: JobRef, data: object) -> JobSnapshot:

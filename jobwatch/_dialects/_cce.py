@@ -43,14 +43,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import pydantic
+from typing import TYPE_CHECKING, Any
 
 from jobwatch._dialects._common import (
-    WIRE_CONFIG,
     OneIdJob,
     OneIdKind,
+    WireModel,
     map_state,
     parse_time,
     place_id,
@@ -61,6 +59,12 @@ from jobwatch._dialects._common import (
 from jobwatch._exceptions import ResponseValidationError, excerpt
 from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
+
+if TYPE_CHECKING:
+    from jobwatch._dialects._cce_wire import CceJobWire, CceMetadataWire
+else:
+    CceJobWire = WireModel("jobwatch._dialects._cce_wire", "CceJobWire")
+    CceMetadataWire = WireModel("jobwatch._dialects._cce_wire", "CceMetadataWire")
 
 __all__ = ["API", "MAX_SUB_JOB_DEPTH", "STATES", "CceJob", "parse", "parse_cce_time"]
 
@@ -86,44 +90,6 @@ STATES: Mapping[str, JobState] = {
     "success": JobState.SUCCEEDED,
     "failed": JobState.FAILED,
 }
-
-
-class CceMetadataWire(pydantic.BaseModel):
-    """``metadata`` of a CCE job."""
-
-    model_config = WIRE_CONFIG
-
-    uid: str | None = None
-    creation_timestamp: str | None = pydantic.Field(None, alias="creationTimestamp")
-    update_timestamp: str | None = pydantic.Field(None, alias="updateTimestamp")
-
-
-class CceSpecWire(pydantic.BaseModel):
-    """``spec`` of a CCE job (``subJobs`` read one by one, as jobs)."""
-
-    model_config = WIRE_CONFIG
-
-    type: str | None = None
-    sub_jobs: list[Any] | None = pydantic.Field(None, alias="subJobs")
-
-
-class CceStatusWire(pydantic.BaseModel):
-    """``status`` of a CCE job."""
-
-    model_config = WIRE_CONFIG
-
-    phase: str | None = None
-    reason: str | None = None
-
-
-class CceJobWire(pydantic.BaseModel):
-    """The wire form of a CCE job (and of each of its sub-jobs)."""
-
-    model_config = WIRE_CONFIG
-
-    metadata: CceMetadataWire | None = None
-    spec: CceSpecWire | None = None
-    status: CceStatusWire | None = None
 
 
 _GO_TIME = re.compile(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,8 +122,45 @@ def json_type(value: object) -> str:
     )
 
 
-def validate(model: type[pydantic.BaseModel], data: Mapping[str, Any], what: str) -> Any:
+class WireModel:
+    """A wire model that its module defines, imported at its first use.
+
+    Defining pydantic models imports most of pydantic and builds a validator for
+    each, a quarter of a second for every dialect's models together: a dialect
+    names its models with ``WireModel`` (their real classes for type checkers), so
+    that importing the dialects (their references and kinds) costs none of that
+    and the first validation of a model pays for its module's models only.
+    ``jobwatch.sim`` imports every model module when it is imported.
+    """
+
+    __slots__ = ("_model", "module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        self._model: type[pydantic.BaseModel] | None = None
+
+    def resolve(self) -> type[pydantic.BaseModel]:
+        """The model class (its module is imported the first time)."""
+        model = self._model
+        if model is None:
+            model = self._model = getattr(importlib.import_module(self.module), self.name)
+        return model
+
+    def __call__(self, **fields: Any) -> pydantic.BaseModel:
+        """An instance of the model, as the class makes it."""
+        return self.resolve()(**fields)
+
+    def __repr__(self) -> str:
+        return f"WireModel({self.module!r}, {self.name!r})"
+
+
+def validate(
+    model: type[pydantic.BaseModel] | WireModel, data: Mapping[str, Any], what: str
+) -> Any:
     """Validate ``data`` against a wire model, raising ``ResponseValidationError`` on misfit."""
+    if isinstance(model, WireModel):
+        model = model.resolve()
     try:
         # ``model_validate`` with its defaults, without its Python frame.
         return model.__pydantic_validator__.validate_python(data)
@@ -200,6 +238,6 @@ def text(value: object) -> str | None:
     return str(value)
 
 
-#: Every wire model's configuration.  (Not ``defer_build``: building a validator at
-#: its first use holds the event loop for tens of milliseconds in the first poll.)
-WIRE_CONFIG = pydantic.ConfigDict(extra="ignore", frozen=True, strict=False)
+#: Every wire model's configuration.  (Not ``defer_build``: a module of models is
+#: imported at the first validation of one of them, its validators built then.)
+WIRE_CONFIG: pydantic.ConfigDict = {"extra": "ignore", "frozen": True, "strict": False}

@@ -50,12 +50,9 @@ import logging
 from collections.abc import AsyncGenerator, Hashable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydantic
-from pydantic import AliasChoices, Field
-
-from jobwatch._dialects._common import WIRE_CONFIG, map_state, require_object, text, validate
+from jobwatch._dialects._common import WireModel, map_state, require_object, text, validate
 from jobwatch._exceptions import (
     JobNotFound,
     JobwatchError,
@@ -65,6 +62,13 @@ from jobwatch._exceptions import (
 )
 from jobwatch._kinds import BatchResults, Requester, register, segment, validate_id
 from jobwatch._snapshot import JobSnapshot, JobState
+
+if TYPE_CHECKING:
+    from jobwatch._dialects._engine_wire import EngineJobWire, EngineListWire, EngineStatusWire
+else:
+    EngineJobWire = WireModel("jobwatch._dialects._engine_wire", "EngineJobWire")
+    EngineListWire = WireModel("jobwatch._dialects._engine_wire", "EngineListWire")
+    EngineStatusWire = WireModel("jobwatch._dialects._engine_wire", "EngineStatusWire")
 
 logger = logging.getLogger("jobwatch")
 
@@ -138,27 +142,6 @@ STATES: Mapping[str, JobState] = {
 }
 
 
-class EngineJobWire(pydantic.BaseModel):
-    """One entry of ``jobs``."""
-
-    model_config = WIRE_CONFIG
-
-    job_id: str = Field(validation_alias=AliasChoices("jobId", "job_id"))
-    status: str
-    request: dict[str, Any] | None = Field(
-        default=None, validation_alias=AliasChoices("request", "rawRequest")
-    )
-    task_type: str | None = Field(default=None, validation_alias=AliasChoices("taskType"))
-
-
-class EngineStatusWire(pydantic.BaseModel):
-    """The body of one job's status path (its ``data`` is not read)."""
-
-    model_config = WIRE_CONFIG
-
-    status: str
-
-
 def parse_status(ref: GesEngineJob, data: object) -> JobSnapshot:
     """The snapshot of ``ref`` in the body of its own status path."""
     body = require_object(data, "the GES engine job status")
@@ -173,17 +156,6 @@ def watched(snapshot: JobSnapshot) -> JobSnapshot:
     return JobSnapshot(
         ref=snapshot.ref, state=snapshot.state, raw_status=snapshot.raw_status, raw=snapshot.raw
     )
-
-
-class EngineListWire(pydantic.BaseModel):
-    """The job list body."""
-
-    model_config = WIRE_CONFIG
-
-    result: str | None = None
-    jobs: list[EngineJobWire] = Field(default_factory=list)
-    # Read as sent: ``count_of`` decides what a hostile value means.
-    total_count: object = Field(default=None, validation_alias=AliasChoices("totalCount"))
 
 
 @dataclass(frozen=True, slots=True)

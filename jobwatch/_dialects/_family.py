@@ -27,12 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
-import pydantic
-
 from jobwatch._dialects._common import (
-    WIRE_CONFIG,
     OneIdJob,
     OneIdKind,
+    WireModel,
     map_state,
     parse_time,
     place_id,
@@ -45,7 +43,11 @@ from jobwatch._kinds import segment
 from jobwatch._snapshot import JobSnapshot, JobState
 
 if TYPE_CHECKING:
+    from jobwatch._dialects._family_wire import FamilyJobWire, FamilySubJobWire
     from jobwatch._refs import JobRef
+else:
+    FamilyJobWire = WireModel("jobwatch._dialects._family_wire", "FamilyJobWire")
+    FamilySubJobWire = WireModel("jobwatch._dialects._family_wire", "FamilySubJobWire")
 
 __all__ = [
     "BASE_STATES",
@@ -142,27 +144,6 @@ class Service(Generic[J]):
     def name(self) -> str:
         """The service's name (its references' ``SERVICE``)."""
         return self.ref_type.SERVICE
-
-
-class FamilyJobWire(pydantic.BaseModel):
-    """The wire form of a family job (and of each of its sub-jobs)."""
-
-    model_config = WIRE_CONFIG
-
-    status: str
-    job_id: str | None = None
-    job_type: str | None = None
-    begin_time: Any = None  # ISO 8601 text, or DCS's milliseconds: read by the service
-    end_time: Any = None
-    error_code: str | None = None
-    fail_reason: str | None = None
-    entities: dict[str, Any] | None = None
-
-
-class FamilySubJobWire(FamilyJobWire):
-    """The wire form of a sub-job: as its parent's, but a status may be missing."""
-
-    status: str | None = None  # type: ignore[assignment]  # optional here only
 
 
 def parse(service: Service[J], ref: J, data: object) -> JobSnapshot:

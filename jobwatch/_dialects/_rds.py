@@ -39,14 +39,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import pydantic
+from typing import TYPE_CHECKING, Any
 
 from jobwatch._dialects._common import (
-    WIRE_CONFIG,
     OneIdJob,
     OneIdKind,
+    WireModel,
     map_state,
     parse_time,
     require_object,
@@ -55,6 +53,12 @@ from jobwatch._dialects._common import (
 )
 from jobwatch._kinds import register
 from jobwatch._snapshot import JobSnapshot, JobState
+
+if TYPE_CHECKING:
+    from jobwatch._dialects._rds_wire import RdsBodyWire, RdsJobWire
+else:
+    RdsBodyWire = WireModel("jobwatch._dialects._rds_wire", "RdsBodyWire")
+    RdsJobWire = WireModel("jobwatch._dialects._rds_wire", "RdsJobWire")
 
 __all__ = ["API", "STATES", "RdsJob", "parse"]
 
@@ -83,28 +87,6 @@ STATES: Mapping[str, JobState] = {
     "completed": JobState.SUCCEEDED,
     "failed": JobState.FAILED,
 }
-
-
-class RdsJobWire(pydantic.BaseModel):
-    """The wire form of the ``job`` of an RDS answer."""
-
-    model_config = WIRE_CONFIG
-
-    status: str
-    name: str | None = None
-    created: str | None = None
-    ended: str | None = None
-    process: str | None = None
-    entities: dict[str, Any] | None = None
-    fail_reason: str | None = None
-
-
-class RdsBodyWire(pydantic.BaseModel):
-    """The wire form of an RDS answer: the job, wrapped."""
-
-    model_config = WIRE_CONFIG
-
-    job: dict[str, Any]
 
 
 _PERCENT = re.compile(r"\s*([0-9]{1,3}(?:\.[0-9]+)?)\s*%?\s*")

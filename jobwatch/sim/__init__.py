@@ -106,9 +106,11 @@ Unknown keys are errors.  ``from_scenario(data, clock=...)`` overrides ``"clock"
 from __future__ import annotations
 
 # A simulator's timelines start when it is made: the client and the watcher, which
-# ``import jobwatch`` leaves to their first use, are imported now rather than inside
-# the first timeline (a job's first states last a tenth of a second in many tests).
-import jobwatch._wait  # noqa: F401 - imported for its cost, see above
+# ``import jobwatch`` leaves to their first use, and the dialects' wire models, which
+# wait for their first validation, are imported now rather than inside the first
+# timeline (a job's first states last a tenth of a second in many tests).
+import jobwatch._dialects
+import jobwatch._wait  # imported for its cost, see above
 from jobwatch.sim._app import RecordedRequest, SimAuth
 from jobwatch.sim._cce import CceSubJob
 from jobwatch.sim._clock import Clock, ManualClock, MonotonicClock
@@ -123,6 +125,8 @@ from jobwatch.sim._simulator import (
     UNPAID_JOB_LIFETIME,
     Simulator,
 )
+
+jobwatch._dialects.import_wire_models()
 
 __all__ = [
     "DEFAULT_EPOCH",
