@@ -116,11 +116,18 @@ class PollPolicy:
 
     def interval(self, step: int, rng: random.Random | None = None) -> float:
         """The delay before poll number ``step + 1`` since the last change, jittered."""
+        return self.interval_and_slack(step, rng)[0]
+
+    def interval_and_slack(
+        self, step: int, rng: random.Random | None = None
+    ) -> tuple[float, float]:
+        """``interval(step)`` and its slack: how much shorter it may be and still be
+        within the jitter band (``wait_jitter`` below the schedule's value)."""
         base = self._table[min(step, len(self._table) - 1)]
         if not self.wait_jitter:
-            return base
+            return base, 0.0
         spread = (rng or random).uniform(-self.wait_jitter, self.wait_jitter)
-        return base * (1.0 + spread)
+        return base * (1.0 + spread), base * (self.wait_jitter + spread)
 
 
 @dataclass(frozen=True, slots=True)

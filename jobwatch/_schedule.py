@@ -3,8 +3,13 @@
 A target is a watched job or a batch (jobs answered by one request).  Pushing
 a target again with another due time supersedes the earlier entry, which is
 skipped when it comes up; so is a target that ended or is being polled.  The
-scheduler knows nothing of any API: it reads ``due``, ``ended`` and
-``in_flight``, and sets ``in_flight`` when it hands a target out.
+scheduler knows nothing of any API: it reads ``due``, ``earliest``, ``ended``
+and ``in_flight``, and sets ``in_flight`` when it hands a target out.
+
+A target pushed with a slack may be handed out that much before it is due
+(from ``earliest`` on): when the scheduler wakes for one due target it takes
+those due within its ``early`` horizon whose slack allows, so that polls close
+in time go out in one wake-up instead of one each.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Schedulable(Protocol):
     """What the scheduler reads and writes of a target."""
 
     due: float
+    earliest: float
     ended: bool
     in_flight: bool
 
@@ -49,9 +55,11 @@ class Scheduler(Generic[T]):
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, target: T, due: float) -> None:
-        """Hand ``target`` out at ``due`` (superseding any earlier push of it)."""
+    def push(self, target: T, due: float, slack: float = 0.0) -> None:
+        """Hand ``target`` out at ``due``, or up to ``slack`` seconds before when the
+        scheduler wakes for another target (superseding any earlier push of it)."""
         target.due = due
+        target.earliest = due - slack
         key = next(self._seq)
         self._queued[key] = target
         heapq.heappush(self._heap, (due, key))
@@ -59,29 +67,32 @@ class Scheduler(Generic[T]):
             self._wake_at = due  # recomputed when the scheduler wakes
             self._wake.fire()
 
-    def peek_due(self, now: float) -> T | None:
-        """The next target due at ``now``, left queued (superseded entries are dropped)."""
+    def peek_due(self, now: float, early: float = 0.0) -> T | None:
+        """The next target to hand out at ``now``, left queued: one due, or one due
+        within ``early`` seconds whose slack allows (superseded entries are dropped).
+
+        Earliest due first: a target due later is never handed out before one due
+        sooner that may not go early yet.
+        """
         heap, queued = self._heap, self._queued
-        while heap and heap[0][0] <= now:
+        horizon = now + early
+        while heap and heap[0][0] <= horizon:
             due, key = heap[0]
             target = queued[key]
             if target.due == due and not target.ended and not target.in_flight:
-                return target
+                return target if due <= now or target.earliest <= now else None
             heapq.heappop(heap)
             del queued[key]
         return None
 
-    def pop_due(self, now: float) -> T | None:
-        """The next target due at ``now`` (marked in flight), or None."""
-        heap, queued = self._heap, self._queued
-        while heap and heap[0][0] <= now:
-            due, key = heapq.heappop(heap)
-            target = queued.pop(key)
-            if target.due != due or target.ended or target.in_flight:
-                continue  # superseded entry
+    def pop_due(self, now: float, early: float = 0.0) -> T | None:
+        """The target ``peek_due`` gives, taken off the queue and marked in flight."""
+        target = self.peek_due(now, early)
+        if target is not None:
+            _, key = heapq.heappop(self._heap)
+            del self._queued[key]
             target.in_flight = True
-            return target
-        return None
+        return target
 
     def next_due(self) -> float:
         """When the earliest entry is due (``inf`` when none is queued)."""
@@ -92,6 +103,7 @@ class Scheduler(Generic[T]):
         dispatch: Callable[[T], Awaitable[None]],
         admit: Callable[[T], Awaitable[None] | None] | None = None,
         linger: float = 0.0,
+        early: float = 0.0,
     ) -> None:
         """Forever: hand each target to ``dispatch`` when it is due.
 
@@ -103,19 +115,21 @@ class Scheduler(Generic[T]):
         the budget binds every open job's interval stretches alike.
 
         With ``linger``, the wake-up for a due time is that much later, so that the
-        targets due in between go out with it (one wake-up for them all).
+        targets due in between go out with it (one wake-up for them all); with
+        ``early``, the targets due up to that much after a wake-up go out with it
+        too, as far as their slack allows.
         """
         while True:
             now = anyio.current_time()
             while True:
                 # Waited on with the target still queued (not in flight): it can be
                 # unwatched meanwhile, and an earlier one pushed meanwhile goes first.
-                due = None if admit is None else self.peek_due(now)
+                due = None if admit is None else self.peek_due(now, early)
                 waiting = None if admit is None or due is None else admit(due)
                 if waiting is not None:
                     await waiting
                     now = anyio.current_time()
-                if (target := self.pop_due(now)) is None:
+                if (target := self.pop_due(now, early)) is None:
                     break
                 await dispatch(target)
                 now = anyio.current_time()

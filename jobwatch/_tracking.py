@@ -62,6 +62,7 @@ class Tracked:
         "deadline_at",
         "delivered",
         "due",
+        "earliest",
         "ended",
         "errors",
         "in_flight",
@@ -73,6 +74,7 @@ class Tracked:
         "ref",
         "removed",
         "seen",
+        "slack",
         "started",
         "state",
         "step",
@@ -100,6 +102,8 @@ class Tracked:
         self.polls = 0
         self.errors = 0
         self.due = 0.0
+        self.earliest = 0.0  # from when the scheduler may hand it out (see Scheduler)
+        self.slack = 0.0  # how much earlier than ``due`` the next poll may be made
         self.ended = False  # set by JobTable.finish only
         self.removed = False  # unwatch() asked; the worker polling it ends it
         self.in_flight = False
@@ -168,13 +172,14 @@ class Batch:
     the batch is queued for (``inf`` when it is not).
     """
 
-    __slots__ = ("client", "due", "ended", "in_flight", "key", "members")
+    __slots__ = ("client", "due", "earliest", "ended", "in_flight", "key", "members")
 
     def __init__(self, client: Client, key: object) -> None:
         self.client = client
         self.key = key
         self.members: dict[JobRef, Tracked] = {}
         self.due = math.inf
+        self.earliest = math.inf
         self.ended = False
         self.in_flight = False
 
@@ -319,8 +324,13 @@ def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random)
     """The backoff delay of ``job``'s next poll, brought forward to its deadline, for
     a job never seen to the end of its not-found grace, and for an unpaid one to the
     end of its ``pending_payment_timeout``: all are kept on time, not at the next
-    backoff poll."""
-    delay = policy.interval(job.step, rng)
+    backoff poll.
+
+    It sets ``job.slack``: how much earlier the poll may be made, the jitter's
+    margin of a backoff delay (0 for one brought forward: those are kept exactly).
+    """
+    backoff, slack = policy.interval_and_slack(job.step, rng)
+    delay = backoff
     if job.deadline_at is not None:
         delay = min(delay, job.deadline_at - now)
     if not job.seen:
@@ -331,6 +341,7 @@ def next_delay(job: Tracked, now: float, policy: PollPolicy, rng: random.Random)
         payment_left = job.payment_since + policy.pending_payment_timeout - now
         if payment_left > _SLACK:  # (past it, a failed poll: the next answer gives up)
             delay = min(delay, payment_left)
+    job.slack = slack if delay == backoff else 0.0
     return max(delay, 0.0)
 
 

@@ -6,6 +6,8 @@ import math
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from jobwatch._schedule import Scheduler
@@ -15,6 +17,7 @@ class Target:
     def __init__(self, name: str) -> None:
         self.name = name
         self.due = math.inf
+        self.earliest = math.inf
         self.ended = False
         self.in_flight = False
 
@@ -24,7 +27,9 @@ def anyio_backend() -> tuple[str, dict[str, object]]:
     return ("trio", {"clock": MockClock(autojump_threshold=0)})
 
 
-async def collect(scheduler: Scheduler[Target], until: float) -> list[tuple[str, float]]:
+async def collect(
+    scheduler: Scheduler[Target], until: float, early: float = 0.0
+) -> list[tuple[str, float]]:
     handed: list[tuple[str, float]] = []
 
     async def dispatch(target: Target) -> None:
@@ -32,7 +37,7 @@ async def collect(scheduler: Scheduler[Target], until: float) -> list[tuple[str,
         target.in_flight = False
 
     with anyio.move_on_after(until):
-        await scheduler.run(dispatch)
+        await scheduler.run(dispatch, early=early)
     return handed
 
 
@@ -97,3 +102,51 @@ def test_pop_due_marks_in_flight_and_next_due_is_the_earliest() -> None:
     assert scheduler.next_due() == 2.0
     assert scheduler.pop_due(9) is b
     assert scheduler.next_due() == math.inf
+
+
+@pytest.mark.anyio
+async def test_targets_with_slack_go_early_with_a_wake_up_but_never_past_one_due_sooner() -> None:
+    scheduler: Scheduler[Target] = Scheduler()
+    start = anyio.current_time()
+    for name, due, slack in (
+        ("a", 1.0, 0.0),  # wakes the scheduler at 1
+        ("b", 1.03, 0.05),  # goes with it: within the horizon, and its slack allows
+        ("c", 1.04, 0.01),  # within the horizon, but may not go before 1.03: on time
+        ("d", 1.045, 1.0),  # may go at any time, but not before c, due sooner
+        ("e", 1.2, 1.0),  # past the horizon of every wake-up: on time
+    ):
+        scheduler.push(Target(name), start + due, slack)
+    handed = await collect(scheduler, 10, early=0.05)
+    assert [(name, round(at - start, 6)) for name, at in handed] == [
+        ("a", 1.0),
+        ("b", 1.0),
+        ("c", 1.04),
+        ("d", 1.04),
+        ("e", 1.2),
+    ]
+
+
+@given(
+    pushes=st.lists(
+        st.tuples(st.floats(0, 10), st.floats(0, 1), st.integers(0, 2)), min_size=1, max_size=40
+    ),
+    times=st.lists(st.floats(0, 12), min_size=1, max_size=20),
+    early=st.sampled_from([0.0, 0.05, 0.5]),
+)
+def test_every_target_goes_within_its_slack_and_the_horizon_earliest_due_first(
+    pushes: list[tuple[float, float, int]], times: list[float], early: float
+) -> None:
+    """Random pushes (a target pushed again supersedes itself), popped at random times:
+    nothing is handed out before its slack allows or past the horizon, nothing due is
+    left behind, and targets come out earliest due first."""
+    scheduler: Scheduler[Target] = Scheduler()
+    targets = [Target(str(i)) for i in range(3)]
+    for due, slack, which in pushes:
+        scheduler.push(targets[which], due, slack)
+    last_due = -math.inf
+    for now in sorted(times):
+        while (target := scheduler.pop_due(now, early)) is not None:
+            assert target.due <= now or (target.due <= now + early and target.earliest <= now)
+            assert target.due >= last_due
+            last_due = target.due
+        assert all(t.in_flight or t.due > now for t in targets)
