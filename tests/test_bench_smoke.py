@@ -265,3 +265,14 @@ def test_in_the_model_a_window_of_few_jobs_is_worse_than_round_robin() -> None:
     from benchmarks import orders
 
     assert orders.windowed(300, 8.0, 1, 30) > orders.windowed(300, 8.0, 1, 300)
+
+
+def test_start_up_children_run_with_bytecode_as_an_installed_cli_does(tmp_path: Path) -> None:
+    from benchmarks import startup
+
+    env = startup._env(str(tmp_path))
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path)
+    startup._until_exit([sys.executable, "-c", "import jobwatch._cli._app"], env)
+    compiled = {p.name.split(".")[0] for p in tmp_path.rglob("*.pyc")}
+    assert {"_app", "_errors", "_logs", "_version"} <= compiled, sorted(compiled)
