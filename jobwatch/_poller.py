@@ -191,19 +191,23 @@ class Poller:
                 self._sleepers.remove(woken)
 
     async def work_loop(self) -> None:
-        """A worker's task: poll ready targets, one after another, forever."""
+        """A worker's task: poll ready targets, one after another, forever.
+
+        Its requests count in ``ledger`` (one block for the task's life, not one per
+        poll: the task makes no request but its polls')."""
         ready = self._ready
-        while True:
-            if not ready:
-                await self._idle()
-                continue
-            target = ready.popleft()
-            if self._refill and len(ready) <= self._capacity // 2:
-                self._room.fire()
-            if isinstance(target, Batch):
-                await self._poll_batch(target)
-            else:
-                await self._poll_job(target)
+        with counting(self.ledger):
+            while True:
+                if not ready:
+                    await self._idle()
+                    continue
+                target = ready.popleft()
+                if self._refill and len(ready) <= self._capacity // 2:
+                    self._room.fire()
+                if isinstance(target, Batch):
+                    await self._poll_batch(target)
+                else:
+                    await self._poll_job(target)
 
     async def _poll_job(self, job: Tracked) -> None:
         if await self._ended_before_poll(job):
@@ -312,10 +316,9 @@ class Poller:
 
     async def _request(self, client: Client, refs: Sequence[JobRef]) -> list[FetchResult]:
         try:
-            with counting(self.ledger):
-                if len(refs) == 1:
-                    return [await client.fetch(refs[0])]
-                return await client.fetch_many(refs)
+            if len(refs) == 1:
+                return [await client.fetch(refs[0])]
+            return await client.fetch_many(refs)
         except JobwatchError as exc:
             return [exc] * len(refs)
         except Exception as exc:  # noqa: BLE001 - the per-poll guard: see PollFailed
@@ -347,23 +350,24 @@ class Poller:
         error = result if isinstance(result, JobwatchError) else None
         now = anyio.current_time()
         events, delay = observe(job, snapshot, error, now, self.policy, self.rng)
-        budget = job.client.budget
-        if budget is None:
-            details = PollDetails(job.ref, job.polls, snapshot, error, delay)
-        else:
-            details = PollDetails(
-                job.ref,
-                job.polls,
-                snapshot,
-                error,
-                delay,
-                budget.rate,
-                budget.throttles,
-                budget.paused,
-            )
-        trace.observed(events, details)
-        if self.on_poll is not None:
-            self.on_poll(details)
+        if self.on_poll is not None or trace is not _UNTRACED:  # someone reads the details
+            budget = job.client.budget
+            if budget is None:
+                details = PollDetails(job.ref, job.polls, snapshot, error, delay)
+            else:
+                details = PollDetails(
+                    job.ref,
+                    job.polls,
+                    snapshot,
+                    error,
+                    delay,
+                    budget.rate,
+                    budget.throttles,
+                    budget.paused,
+                )
+            trace.observed(events, details)
+            if self.on_poll is not None:
+                self.on_poll(details)
         return events, None if delay is None else now + delay
 
     async def _deliver(self, job: Tracked, events: list[Event], due: float | None) -> None:
