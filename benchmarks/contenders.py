@@ -212,6 +212,26 @@ def in_flight(inflight: int, one: Run) -> Run:
     return run
 
 
+def paced(rate: float, inflight: int, one: Run) -> Run:
+    """A run of ``total`` calls, the i-th due ``i / rate`` seconds after the start, by
+    ``inflight`` tasks (each sleeps until its next call's time: a wake-up per call)."""
+
+    async def run(total: int) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def worker(first: int) -> None:
+            for i in range(first, total, inflight):
+                delay = start + i / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await one(i)
+
+        await asyncio.gather(*(worker(w) for w in range(inflight)))
+
+    return run
+
+
 async def measured(
     run: Callable[[int], Awaitable[None]], url: str, warmup: int, count: int
 ) -> Result:
@@ -241,9 +261,12 @@ async def fetch(url: str, scenario: Scenario, params: Params) -> Result:
         async def one(i: int) -> None:
             await client.fetch(refs[i % len(refs)])
 
-        result = await measured(in_flight(inflight, one), url, warmup, count)
+        rate = params.get("rate")
+        run = in_flight(inflight, one) if rate is None else paced(float(rate), inflight, one)
+        result = await measured(run, url, warmup, count)
     return {
         "inflight": inflight,
+        "rate": rate,
         "transport": transport,
         "polls": count,
         "requests": client.statistics().requests - warmup,

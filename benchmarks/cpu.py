@@ -8,7 +8,13 @@ server, on the default stack (aiohttp on asyncio), ``repeats`` times in turn:
   body and parses it with ``json.loads`` (the same JSON ``Client.fetch`` parses),
   8 requests in flight;
 - ``jobwatch-fetch-aiohttp``: ``Client.fetch`` in a loop, 8 in flight, no watcher;
-- ``jobwatch-aiohttp``: a ``Watcher`` over the N jobs until each ended.
+- ``jobwatch-aiohttp``: a ``Watcher`` over the N jobs until each ended;
+- ``jobwatch-fetch-paced``: ``Client.fetch`` again, but paced at the rate the
+  watcher polled in this repeat (the i-th request due at i / rate, 8 tasks, up to
+  ``PACED_REQUESTS``).  Informational: the watcher polls at the pace its jobs'
+  intervals set, one wake-up or a few per batch of due polls, which costs more per
+  request than 8 requests kept in flight back to back; a plain loop paced the
+  same way shows what that pacing costs without the watcher.
 
 Each repeat gives two ratios of CPU per poll (watcher / fetch, fetch / floor); the
 medians over repeats are the figures (2 shared cores: ratios from one repeat, never
@@ -26,13 +32,20 @@ from benchmarks import startup
 from benchmarks._common import Scenario
 
 if TYPE_CHECKING:
-    from benchmarks.harness import Harness
+    from benchmarks.harness import Harness, Server
 
 Result = dict[str, Any]
 #: watcher / fetch CPU per poll, by N (the largest N's limit also for larger N).
 WATCHER_LIMITS = {1_000: 1.5, 10_000: 1.3}
 FETCH_LIMIT = 1.2
-CONTENDERS = ("floor-aiohttp-json", "jobwatch-fetch-aiohttp", "jobwatch-aiohttp")
+CONTENDERS = (
+    "floor-aiohttp-json",
+    "jobwatch-fetch-aiohttp",
+    "jobwatch-aiohttp",
+    "jobwatch-fetch-paced",
+)
+#: Requests of the paced ``Client.fetch`` run (about 8 s at the watcher's rate at 1,000 jobs).
+PACED_REQUESTS = 2_000
 
 
 def _ratio(a: Result, b: Result) -> float | None:
@@ -76,18 +89,35 @@ def one_n(harness: Harness, n: int) -> Result:
             for label, name, params in plan:
                 harness.say(f"  cpu: N={n}: {label} (repeat {number})")
                 runs[label] = run_contender(server, name, params, limit + 120, harness.log, label)
+            runs["jobwatch-fetch-paced"] = _paced(harness, server, fixed, runs["jobwatch-aiohttp"])
             runs["watcher/fetch"] = _ratio(runs["jobwatch-aiohttp"], runs["jobwatch-fetch-aiohttp"])
             runs["fetch/floor"] = _ratio(runs["jobwatch-fetch-aiohttp"], runs["floor-aiohttp-json"])
+            runs["watcher/paced"] = _ratio(runs["jobwatch-aiohttp"], runs["jobwatch-fetch-paced"])
             repeats.append(runs)
     finally:
         server.stop()
     out: Result = {"n": n, "repeats": repeats}
-    for key in ("watcher/fetch", "fetch/floor"):
+    for key in ("watcher/fetch", "fetch/floor", "watcher/paced"):
         out[key] = _median([r[key] for r in repeats])
     for label in CONTENDERS:
         out[f"{label} ms"] = _median([r[label].get("cpu_per_poll_ms") for r in repeats])
     out["detected"] = [r["jobwatch-aiohttp"].get("detected") for r in repeats]
     return out
+
+
+def _paced(harness: Harness, server: Server, fixed: Result, watcher: Result) -> Result:
+    """``Client.fetch`` paced at the rate ``watcher`` polled (its polls over its wall time)."""
+    from benchmarks.harness import run_contender
+
+    polls, wall = watcher.get("polls"), watcher.get("wall_s")
+    if not polls or not wall:
+        return {"skipped": "the watcher's run gave no rate"}
+    rate = polls / wall
+    requests = min(int(polls), PACED_REQUESTS)
+    params = {**fixed, "requests": requests, "transport": "aiohttp", "rate": rate}
+    label = "jobwatch-fetch-paced"
+    harness.say(f"  cpu: {label} at {rate:.0f}/s")
+    return run_contender(server, "fetch", params, requests / rate + 120, harness.log, label)
 
 
 def run(harness: Harness) -> Result:
@@ -170,10 +200,16 @@ def render(section: Result) -> list[str]:
             out.append(
                 f"  N={key} #{number}: {cells}  watcher/fetch {_x(r.get('watcher/fetch'))}"
                 f"  fetch/floor {_x(r.get('fetch/floor'))}"
+                f"  watcher/paced {_x(r.get('watcher/paced'))}"
             )
         out.append(
             f"  N={key} median: watcher/fetch {_x(at.get('watcher/fetch'))}, fetch/floor "
             f"{_x(at.get('fetch/floor'))}; detected {at.get('detected')} of {key}"
+        )
+        out.append(
+            f"  N={key} median, informational: watcher / Client.fetch paced at the watcher's"
+            f" rate {_x(at.get('watcher/paced'))} (paced fetch"
+            f" {_fmt(at.get('jobwatch-fetch-paced ms'), '.3f')} ms per request)"
         )
     up = section.get("startup") or {}
     if "error" in up:

@@ -202,6 +202,13 @@ def test_cpu_scenario_measured_the_three_ratios_and_the_start_up(results: dict[s
     assert repeat["jobwatch-aiohttp"]["detected"] == N
     assert at["watcher/fetch"] > 0
     assert at["fetch/floor"] > 0
+    paced = repeat["jobwatch-fetch-paced"]  # at the watcher's rate: it takes its time
+    assert paced["rate"] == pytest.approx(
+        repeat["jobwatch-aiohttp"]["polls"] / repeat["jobwatch-aiohttp"]["wall_s"]
+    )
+    assert paced["wall_s"] >= 0.9 * (paced["polls"] - 1) / paced["rate"], paced
+    assert paced["errors"] == 0
+    assert at["watcher/paced"] > 0
     medians = section["startup"]["median_s"]
     assert 0 < medians["bare"] < medians["baseline"]
     assert medians["help"] > 0
