@@ -7,7 +7,8 @@ server, on the default stack (aiohttp on asyncio), ``repeats`` times in turn:
 - ``floor-aiohttp-json``: a bare ``aiohttp.ClientSession().get()`` that reads the
   body and parses it with ``json.loads`` (the same JSON ``Client.fetch`` parses),
   8 requests in flight;
-- ``jobwatch-fetch-aiohttp``: ``Client.fetch`` in a loop, 8 in flight, no watcher;
+- ``jobwatch-fetch-aiohttp``: ``Client.fetch`` in a loop, 8 in flight, no watcher
+  (these two make ``cpu_requests`` requests each, after a warm-up);
 - ``jobwatch-aiohttp``: a ``Watcher`` over the N jobs until each ended;
 - ``jobwatch-fetch-paced``: ``Client.fetch`` again, but paced at the rate the
   watcher polled in this repeat (the i-th request due at i / rate, 8 tasks, up to
@@ -69,7 +70,7 @@ def one_n(harness: Harness, n: int) -> Result:
     limit = c.cpu_b + c.time_limit_extra
     fixed = {
         "inflight": DEFAULT_MAX_IN_FLIGHT,
-        "requests": c.floor_requests,
+        "requests": c.cpu_requests,
         "warmup": c.floor_warmup,
     }
     plan = (

@@ -95,6 +95,7 @@ class Config:
     cpu_a: float = 5.0
     cpu_b: float = 15.0
     cpu_repeats: int = 3
+    cpu_requests: int = 5_000  # of the saturated floor and fetch runs (1.5-2 s: less noise)
     startup_repeats: int = 7
     seed: int = 20240101
 
@@ -129,6 +130,7 @@ SMOKE = Config(
     cpu_a=0.3,
     cpu_b=1.2,
     cpu_repeats=1,
+    cpu_requests=200,
     startup_repeats=1,
 )
 
