@@ -265,6 +265,13 @@ class Poller:
         if not batch.ended and batch.members:
             self._schedule_batch(batch)
 
+    def left(self, job: Tracked) -> None:
+        """``job``, not in flight, left its batch: the batch, queued for the earliest
+        due member, is due when the earliest of those left is (not at ``job``'s)."""
+        batch = job.batch
+        if batch is not None and not batch.ended and not batch.in_flight and batch.members:
+            self._schedule_batch(batch)
+
     def _schedule_batch(self, batch: Batch) -> None:
         due = min(job.due for job in batch.members.values())
         self.scheduler.push(batch, due)

@@ -374,6 +374,7 @@ class Watcher:
             self._poller.unwatched(job)
         else:
             self._table.finish(job, unwatched(job))
+            self._poller.left(job)
 
     def _start(
         self,
