@@ -262,19 +262,18 @@ class Poller:
                 for job, events in ended:
                     await self._end(job, events)
         batch.in_flight = False
-        if not batch.ended and batch.members:
-            self._schedule_batch(batch)
+        self._requeue(batch)
 
     def left(self, job: Tracked) -> None:
         """``job``, not in flight, left its batch: the batch, queued for the earliest
         due member, is due when the earliest of those left is (not at ``job``'s)."""
-        batch = job.batch
-        if batch is not None and not batch.ended and not batch.in_flight and batch.members:
-            self._schedule_batch(batch)
+        if job.batch is not None:
+            self._requeue(job.batch)
 
-    def _schedule_batch(self, batch: Batch) -> None:
-        due = min(job.due for job in batch.members.values())
-        self.scheduler.push(batch, due)
+    def _requeue(self, batch: Batch) -> None:
+        """Queue ``batch``, unless ended, empty or being polled, for its earliest due member."""
+        if not batch.ended and not batch.in_flight and batch.members:
+            self.scheduler.push(batch, min(job.due for job in batch.members.values()))
 
     async def _ended_before_poll(self, job: Tracked) -> bool:
         """End ``job`` instead of polling it when it was unwatched or is past its deadline."""

@@ -12,7 +12,6 @@ re-watches, failed polls, deadlines and a throttling gateway mixed in.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopclock import LoopClock, virtual_backend
+from test_schedule import Target
 from trio.testing import MockClock
 
 from jobwatch import (
@@ -49,20 +49,6 @@ P = "proj-1"
 URL = "http://sim.test"
 #: Slop of a time comparison (due times are sums of floats).
 EPS = 1e-6
-
-
-class Target:
-    """A schedulable target, as the poller's are (``Tracked``, ``Batch``)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.due = math.inf
-        self.earliest = math.inf
-        self.ended = False
-        self.in_flight = False
-
-    def __repr__(self) -> str:
-        return f"Target({self.name})"
 
 
 @dataclass

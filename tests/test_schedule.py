@@ -14,12 +14,17 @@ from jobwatch._schedule import Scheduler
 
 
 class Target:
+    """A schedulable target, as the poller's are (``Tracked``, ``Batch``)."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.due = math.inf
         self.earliest = math.inf
         self.ended = False
         self.in_flight = False
+
+    def __repr__(self) -> str:
+        return f"Target({self.name})"
 
 
 @pytest.fixture
