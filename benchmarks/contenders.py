@@ -459,6 +459,7 @@ async def watch_jobs(url: str, scenario: Scenario, params: Params) -> Result:
     if params.get("auth") == "aksk":  # signs every request, as the SDK contender does
         client_options["auth"] = jobwatch.AKSKAuth("BENCHAK0000000000001", "bench-secret-key")
     refs = [jobwatch.EvsJob(job_id(i)) for i in range(scenario.n)]
+    warmup = int(params.get("warmup", 0))
     intervals = Intervals()
     detected: dict[jobwatch.JobRef, tuple[float, float | None]] = {}
     gave_up = 0
@@ -466,6 +467,7 @@ async def watch_jobs(url: str, scenario: Scenario, params: Params) -> Result:
         jobwatch.Client(url, PROJECT, fast=transport == "aiohttp", **client_options) as client,
         jobwatch.Watcher(client, policy=policy, on_poll=intervals) as watcher,
     ):
+        warm_up = await warmed(client, url, refs, warmup)
         start_timeline(url)
         meter = Meter()
         watcher.watch_many(refs)
@@ -505,8 +507,29 @@ async def watch_jobs(url: str, scenario: Scenario, params: Params) -> Result:
         "interval_mean_s": statistics.fmean(scheduled_all) if scheduled_all else None,
         "lag_over_interval": statistics.fmean(ratios_scheduled) if ratios_scheduled else None,
         "lag_over_actual_interval": statistics.fmean(ratios_actual) if ratios_actual else None,
+        **warm_up,
         **result,
     }
+
+
+async def warmed(
+    client: jobwatch.Client, url: str, refs: list[jobwatch.JobRef], count: int
+) -> Result:
+    """Warm ``client`` up as ``measured`` warms the fetch contender's (``count``
+    ``Client.fetch`` calls, the watcher's ``max_in_flight`` at once, on a timeline
+    started for them), so that the CPU per poll compares steady states: the one-off
+    costs of a first request (lazy imports, the TLS context, connections) are the
+    start-up figure's.  Returns the warm-up's own CPU, unmetered otherwise."""
+    if not count:
+        return {}
+    start_timeline(url)
+    meter = Meter()
+
+    async def one(i: int) -> None:
+        await client.fetch(refs[i % len(refs)])
+
+    await in_flight(client.max_in_flight, one)(count)
+    return {"warmup": count, "warmup_cpu_s": meter.cpu()}
 
 
 # -- big: many watched jobs in one process ------------------------------------------------------

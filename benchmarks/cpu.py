@@ -79,7 +79,12 @@ def one_n(harness: Harness, n: int) -> Result:
         (
             "jobwatch-aiohttp",
             "jobwatch",
-            {"policy": c.policy, "time_limit": limit, "transport": "aiohttp"},
+            {
+                "policy": c.policy,
+                "time_limit": limit,
+                "transport": "aiohttp",
+                "warmup": c.floor_warmup,
+            },
         ),
     )
     repeats: list[Result] = []
