@@ -35,6 +35,7 @@ import anyio
 
 from jobwatch._abandon import Poll
 from jobwatch._client import Client, FetchResult, RequestLedger, counting
+from jobwatch._clock import Clock
 from jobwatch._events import Event, PollDetails, PollHook
 from jobwatch._exceptions import JobwatchError, PollFailed
 from jobwatch._jobtable import JobTable
@@ -126,6 +127,9 @@ class Poller:
         self.polls = 0
         self.saved = 0
         self.tracer: PollTracer | None = None
+        #: ``anyio.current_time()``'s clock, read the cheap way (``loop_clock``, set
+        #: by the watcher in its loop).
+        self.clock: Clock = anyio.current_time
         self._ready: deque[Target] = deque()
         self._capacity = 2  # of the ready queue: 2 x workers (set by schedule_loop)
         self._sleepers: list[anyio.Event] = []  # one per idle worker
@@ -149,7 +153,9 @@ class Poller:
     async def schedule_loop(self, workers: int) -> None:
         """The scheduler's task: queue due targets for ``workers`` workers, forever."""
         self._capacity = 2 * workers
-        await self.scheduler.run(self._hand_off, self._admit, linger=LINGER, early=EARLY)
+        await self.scheduler.run(
+            self._hand_off, self._admit, linger=LINGER, early=EARLY, clock=self.clock
+        )
 
     def _admit(self, target: Target) -> Awaitable[None] | None:
         """The wait for a token of the target's budget, once a throttle made it bind."""
@@ -250,7 +256,7 @@ class Poller:
                 for job, events, due in observed:
                     await self._deliver(job, events, due)
             else:
-                now = anyio.current_time()
+                now = self.clock()
                 ended: list[tuple[Tracked, list[Event]]] = []
                 for job in live:
                     if job.removed or (job.deadline_at is not None and now >= job.deadline_at):
@@ -280,7 +286,7 @@ class Poller:
         if job.removed:
             await self._end(job, unwatched(job))
             return True
-        if job.deadline_at is not None and anyio.current_time() >= job.deadline_at:
+        if job.deadline_at is not None and self.clock() >= job.deadline_at:
             await self._time_out(job)
             return True
         return False
@@ -354,7 +360,7 @@ class Poller:
         self.polls += 1
         snapshot = result if isinstance(result, JobSnapshot) else None
         error = result if isinstance(result, JobwatchError) else None
-        now = anyio.current_time()
+        now = self.clock()
         events, delay = observe(job, snapshot, error, now, self.policy, self.rng)
         if self.on_poll is not None or trace is not _UNTRACED:  # someone reads the details
             budget = job.client.budget

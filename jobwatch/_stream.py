@@ -42,16 +42,21 @@ class Signal:
     __slots__ = ("_event",)
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        self._event: anyio.Event | None = None  # made by the first waiter since a fire
 
     async def wait(self) -> None:
         """Wait for the next ``fire``."""
-        await self._event.wait()
+        event = self._event
+        if event is None:
+            event = self._event = anyio.Event()
+        await event.wait()
 
     def fire(self) -> None:
-        """Wake every task waiting now."""
-        self._event.set()
-        self._event = anyio.Event()
+        """Wake every task waiting now (nothing to do when none waits)."""
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
 
 
 class EventStream(Generic[R]):

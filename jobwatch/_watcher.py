@@ -20,6 +20,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from jobwatch._apis import api_of
+from jobwatch._clock import loop_clock
 from jobwatch._client import Client
 from jobwatch._events import Event, GaveUp, PollHook, Transition
 from jobwatch._exceptions import JobFailed, WatchGaveUp
@@ -175,6 +176,7 @@ class Watcher:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
+        self._poller.clock = loop_clock()
         tg.start_soon(self._poller.schedule_loop, self._concurrency, name="jobwatch scheduler")
         for n in range(self._concurrency):
             tg.start_soon(self._poller.work_loop, name=f"jobwatch worker {n}")
