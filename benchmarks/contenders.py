@@ -37,7 +37,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -513,7 +513,7 @@ async def watch_jobs(url: str, scenario: Scenario, params: Params) -> Result:
 
 
 async def warmed(
-    client: jobwatch.Client, url: str, refs: list[jobwatch.JobRef], count: int
+    client: jobwatch.Client, url: str, refs: Sequence[jobwatch.JobRef], count: int
 ) -> Result:
     """Warm ``client`` up as ``measured`` warms the fetch contender's (``count``
     ``Client.fetch`` calls, the watcher's ``max_in_flight`` at once, on a timeline

@@ -20,8 +20,8 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from jobwatch._apis import api_of
-from jobwatch._clock import loop_clock
 from jobwatch._client import Client
+from jobwatch._clock import loop_clock
 from jobwatch._events import Event, GaveUp, PollHook, Transition
 from jobwatch._exceptions import JobFailed, WatchGaveUp
 from jobwatch._jobtable import JobTable
