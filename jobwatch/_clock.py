@@ -15,12 +15,13 @@ from collections.abc import Callable
 import anyio
 import sniffio
 
-__all__ = ["Clock", "loop_clock"]
+__all__ = ["Clock", "asyncio_time", "loop_clock"]
 
 Clock = Callable[[], float]
 
 
-def _asyncio_time() -> float:
+def asyncio_time() -> float:
+    """asyncio's running loop's ``time()``: ``anyio.current_time()`` on asyncio."""
     # The running loop is looked up at every read, as anyio does (a test may patch
     # its ``time``).
     return asyncio.get_running_loop().time()
@@ -30,7 +31,7 @@ def loop_clock() -> Clock:
     """A reader of ``anyio.current_time()``'s clock for the library running now."""
     library = sniffio.current_async_library()
     if library == "asyncio":
-        return _asyncio_time
+        return asyncio_time
     if library == "trio":
         import trio
 

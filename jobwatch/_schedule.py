@@ -22,6 +22,7 @@ from typing import Generic, Protocol, TypeVar
 
 import anyio
 
+from jobwatch._clock import Clock
 from jobwatch._stream import Signal
 
 __all__ = ["Schedulable", "Scheduler"]
@@ -104,7 +105,7 @@ class Scheduler(Generic[T]):
         admit: Callable[[T], Awaitable[None] | None] | None = None,
         linger: float = 0.0,
         early: float = 0.0,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Clock = anyio.current_time,
     ) -> None:
         """Forever: hand each target to ``dispatch`` when it is due.
 
