@@ -81,7 +81,6 @@ class AdaptiveRate:
         self._changed_at = -math.inf  # when a throttle last set the rate
         self._tokens = 1.0
         self._filled_at = 0.0
-        self._credit = 0  # tokens taken ahead by a scheduler (reserve), not yet spent
         self._passed: deque[float] = deque()  # times of answers not throttled
         self._lock = anyio.Lock()
         self.throttles = 0
@@ -212,7 +211,7 @@ class AdaptiveRate:
         now = anyio.current_time()
         rate = self._refill(now)
         queued = self._lock.statistics().tasks_waiting + (1 if self._lock.locked() else 0)
-        ahead = queued + 1 - self._tokens - self._credit
+        ahead = queued + 1 - self._tokens
         return max(ahead, 0.0) / rate
 
     async def _take(self) -> None:
@@ -231,18 +230,4 @@ class AdaptiveRate:
         """Wait until the budget allows one more request, and count it."""
         if not self._learned:
             return
-        if self._credit:
-            self._credit -= 1
-            return
         await self._take()
-
-    async def reserve(self) -> None:
-        """Take a token ahead of a request made soon (by ``acquire``, in another task).
-
-        The watcher's scheduler reserves before it hands a poll out, so that polls
-        wait in its queue, earliest due first, rather than in workers.
-        """
-        if not self._learned:
-            return
-        await self._take()
-        self._credit += 1

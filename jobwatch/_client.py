@@ -30,7 +30,7 @@ import httpx
 import sniffio
 
 from jobwatch import _dialects
-from jobwatch._abandon import waiting_to_send
+from jobwatch._abandon import abandoned_check, prepaid_by, waiting_to_send
 from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
 from jobwatch._budget import AdaptiveRate
 from jobwatch._credentials import CredentialProvider, CredentialsUnavailable, ProvidedAuth
@@ -690,12 +690,19 @@ class Client:
         if params:
             url += "?" + urlencode(params)
         async with self._in_flight:
-            async with waiting_to_send():  # an unwatched job's poll ends here
-                await self._gate.wait()
-                if self._budget is not None:
-                    await self._budget.acquire()
-                if self._rate is not None:
-                    await self._rate.acquire()
+            budget = self._budget
+            limited = budget is not None and budget.limited
+            if limited or self._rate is not None or self._gate.may_hold:
+                async with waiting_to_send():  # an unwatched job's poll ends here
+                    prepaid = budget is not None and prepaid_by(budget)
+                    # A token taken before a pause is stale: one of its own after it.
+                    held = await self._gate.wait()
+                    if budget is not None and (held or not prepaid):
+                        await budget.acquire()
+                    if self._rate is not None:
+                        await self._rate.acquire()
+            else:
+                abandoned_check()  # nothing to wait for: an abandoned poll sends nothing
             if self._refused is not None:
                 raise self._refused_again()
             self._requests += 1

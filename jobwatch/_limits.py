@@ -72,6 +72,11 @@ class ThrottleGate:
         """The event-loop time the current pause ends at (0.0 for none yet)."""
         return self._until
 
+    @property
+    def may_hold(self) -> bool:
+        """False while ``wait`` cannot hold a request back (the gate never closed)."""
+        return bool(self._spread_until)
+
     def close(self, seconds: float, spacing: float) -> None:
         """Hold requests for ``seconds``; release them ``spacing`` seconds apart."""
         until = anyio.current_time() + seconds
@@ -81,20 +86,23 @@ class ThrottleGate:
             self._spacing = spacing
             self._spread_until = until + seconds
 
-    async def wait(self) -> None:
-        """Return when this request may go."""
+    async def wait(self) -> bool:
+        """Return when this request may go: True when it was held back."""
         if not self._spread_until:
-            return  # never closed: not even a clock read
+            return False  # never closed: not even a clock read
+        held = False
         while True:
             now = anyio.current_time()
             if now >= self._spread_until:
-                return
+                return held
             if now < self._until:
                 await anyio.sleep(self._until - now)
+                held = True
                 continue
             slot = max(self._next, now)
             self._next = slot + self._spacing
             if slot > now:
                 await anyio.sleep(slot - now)
+                held = True
             if anyio.current_time() >= self._until:
-                return
+                return held

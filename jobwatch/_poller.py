@@ -34,6 +34,7 @@ from typing import Protocol
 import anyio
 
 from jobwatch._abandon import Poll
+from jobwatch._budget import AdaptiveRate
 from jobwatch._client import Client, FetchResult, RequestLedger, counting
 from jobwatch._clock import Clock
 from jobwatch._events import Event, PollDetails, PollHook
@@ -136,6 +137,9 @@ class Poller:
         self._woken = 0  # idle workers woken that have not run yet
         self._room = Signal()  # the ready queue fell to half while the scheduler waited
         self._refill = False  # the scheduler waits for room
+        self._free = Signal()  # a worker went idle while the scheduler waited for one
+        self._want_worker = False  # the scheduler waits for an idle worker
+        self._prepaid: AdaptiveRate | None = None  # the token taken for the next hand-off
 
     def _trace(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
         tracer = self.tracer
@@ -159,10 +163,27 @@ class Poller:
 
     def _admit(self, target: Target) -> Awaitable[None] | None:
         """The wait for a token of the target's budget, once a throttle made it bind."""
+        self._prepaid = None  # one taken for a target then not handed out is dropped
         budget = target.client.budget
         if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
             return None
-        return budget.reserve()
+        return self._prepay(budget)
+
+    async def _prepay(self, budget: AdaptiveRate) -> None:
+        """Wait for an idle worker, then for a token of ``budget`` for the next hand-off.
+
+        The poll handed out goes with the token (``prepaid``) to a worker that sends
+        it at once: a token is never held while a poll waits for a worker, so
+        requests stay as far apart as the rate says (and a token whose poll never
+        goes, its job unwatched, is simply dropped)."""
+        while not (self._sleepers and len(self._ready) <= self._woken):
+            self._want_worker = True
+            try:
+                await self._free.wait()
+            finally:
+                self._want_worker = False
+        await budget.acquire()
+        self._prepaid = budget
 
     async def _hand_off(self, target: Target) -> None:
         """Queue ``target`` and wake an idle worker for it; wait while the queue is full.
@@ -178,6 +199,11 @@ class Poller:
                     await self._room.wait()
             finally:
                 self._refill = False
+        prepaid = self._prepaid
+        if prepaid is not None:
+            self._prepaid = None
+            if target.client.budget is prepaid:
+                target.prepaid = prepaid
         ready.append(target)
         sleepers = self._sleepers
         if sleepers and self._woken < len(ready):
@@ -188,6 +214,8 @@ class Poller:
         """Wait, as an idle worker, until the scheduler wakes this one for a ready target."""
         woken = anyio.Event()
         self._sleepers.append(woken)
+        if self._want_worker:
+            self._free.fire()
         try:
             await woken.wait()
         finally:
@@ -216,10 +244,11 @@ class Poller:
                     await self._poll_job(target)
 
     async def _poll_job(self, job: Tracked) -> None:
+        prepaid, job.prepaid = job.prepaid, None
         if await self._ended_before_poll(job):
             return
         trace = self._trace(job.client, [job.ref])
-        results = await self._poll(job.client, [job], job.deadline_at, trace)
+        results = await self._poll(job.client, [job], job.deadline_at, trace, prepaid)
         if results is None:
             events = self._cut_short(job, trace)
             trace.end()
@@ -233,6 +262,7 @@ class Poller:
 
     async def _poll_batch(self, batch: Batch) -> None:
         batch.due = math.inf
+        prepaid, batch.prepaid = batch.prepaid, None
         members = list(batch.members.values())  # fixed for this request
         for job in members:
             job.in_flight = True
@@ -243,7 +273,7 @@ class Poller:
             trace = self._trace(batch.client, [j.ref for j in live])
             this_poll = RequestLedger()  # the shared totals move with other workers' polls
             with counting(this_poll):
-                results = await self._poll(batch.client, live, deadline, trace)
+                results = await self._poll(batch.client, live, deadline, trace, prepaid)
             if results is not None:
                 self.saved += max(len(live) - max(this_poll.requests, 1), 0)
                 try:
@@ -292,15 +322,21 @@ class Poller:
         return False
 
     async def _poll(
-        self, client: Client, jobs: Sequence[Tracked], deadline: float | None, trace: PollTrace
+        self,
+        client: Client,
+        jobs: Sequence[Tracked],
+        deadline: float | None,
+        trace: PollTrace,
+        prepaid: AdaptiveRate | None,
     ) -> list[FetchResult] | None:
         """One request's results for ``jobs`` (the per-poll guard); None when it was cut
         short: by the deadline, or abandoned waiting to send once every job was unwatched.
+        ``prepaid``: the budget whose token the scheduler took for this poll.
 
         Whatever the request raises becomes an error of these jobs: a
         ``JobwatchError`` as it is, anything else as ``PollFailed``.
         """
-        poll = Poll(jobs, deadline)
+        poll = Poll(jobs, deadline, prepaid)
         for job in jobs:
             job.poll = poll
         if all(job.removed for job in jobs):  # while a batch's members were checked

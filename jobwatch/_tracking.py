@@ -13,7 +13,7 @@ import pickle
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobwatch._abandon import Poll
 from jobwatch._client import Client
@@ -23,6 +23,9 @@ from jobwatch._meaning import Meaning, meaning_of
 from jobwatch._policies import PollPolicy
 from jobwatch._refs import JobRef
 from jobwatch._snapshot import JobSnapshot, JobState
+
+if TYPE_CHECKING:
+    from jobwatch._budget import AdaptiveRate
 
 #: The fields of a ``JobSnapshot`` but ``ref`` and ``state`` (see ``_pack``), and
 #: the places of its times among them.
@@ -71,6 +74,7 @@ class Tracked:
         "payment_since",
         "poll",
         "polls",
+        "prepaid",
         "ref",
         "removed",
         "seen",
@@ -108,6 +112,7 @@ class Tracked:
         self.removed = False  # unwatch() asked; the worker polling it ends it
         self.in_flight = False
         self.poll: Poll[Tracked] | None = None  # the poll under way, which unwatch may abandon
+        self.prepaid: AdaptiveRate | None = None  # a budget's token taken for its next poll
         self.logged = False  # an unexpected poll failure was logged in full
         self.absent = False  # an answer said "not found" (the job may still appear)
         self.payment_since: float | None = None  # answering PENDING_PAYMENT since
@@ -172,7 +177,7 @@ class Batch:
     the batch is queued for (``inf`` when it is not).
     """
 
-    __slots__ = ("client", "due", "earliest", "ended", "in_flight", "key", "members")
+    __slots__ = ("client", "due", "earliest", "ended", "in_flight", "key", "members", "prepaid")
 
     def __init__(self, client: Client, key: object) -> None:
         self.client = client
@@ -182,6 +187,7 @@ class Batch:
         self.earliest = math.inf
         self.ended = False
         self.in_flight = False
+        self.prepaid: AdaptiveRate | None = None  # a budget's token taken for its next poll
 
 
 def _now() -> datetime:
