@@ -421,6 +421,11 @@ class Client:
         return self._exchange.name
 
     @property
+    def free_slots(self) -> int:
+        """Requests that could start now without waiting for ``max_in_flight``."""
+        return self._in_flight.free
+
+    @property
     def budget(self) -> AdaptiveRate | None:
         """The request budget this client spends (None with ``adaptive=False``)."""
         return self._budget
@@ -689,13 +694,14 @@ class Client:
         url = self.endpoint + path
         if params:
             url += "?" + urlencode(params)
+        budget = self._budget
+        # A token the scheduler took for this poll goes only if the request can go at
+        # once: behind a slot to wait for (or a pause, below) it would go late.
+        prepaid = budget is not None and prepaid_by(budget) and self._in_flight.free > 0
         async with self._in_flight:
-            budget = self._budget
             limited = budget is not None and budget.limited
             if limited or self._rate is not None or self._gate.may_hold:
                 async with waiting_to_send():  # an unwatched job's poll ends here
-                    prepaid = budget is not None and prepaid_by(budget)
-                    # A token taken before a pause is stale: one of its own after it.
                     held = await self._gate.wait()
                     if budget is not None and (held or not prepaid):
                         await budget.acquire()

@@ -92,6 +92,13 @@ class JobTable:
         """The new watch of ``ref`` waiting for its removed one to end, if any."""
         return self._restarts.get(ref)
 
+    def unwatch_restart(self, ref: JobRef) -> None:
+        """Drop the new watch of ``ref`` that waits for its removed one to end, if any.
+
+        It never opened and emitted nothing: the old watch's final event (its
+        ``GaveUp`` of reason ``removed``) is the last of ``ref``, and its outcome."""
+        self._restarts.pop(ref, None)
+
     @property
     def open_count(self) -> int:
         """Watches whose final event was not emitted yet."""

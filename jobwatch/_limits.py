@@ -42,12 +42,14 @@ class SlidingWindowLimiter:
             per, times = self._limit.per, self._times
             while True:
                 now = anyio.current_time()
-                while times and now - times[0] >= per:
+                while times and times[0] + per <= now:
                     times.popleft()
                 if len(times) < self._limit.requests:
                     times.append(now)
                     return
-                await anyio.sleep(times[0] + per - now)
+                # Until the very time the window frees (``sleep`` of the difference
+                # may wake a rounding short of it, and then spin at one instant).
+                await anyio.sleep_until(times[0] + per)
 
 
 class ThrottleGate:
@@ -96,13 +98,13 @@ class ThrottleGate:
             if now >= self._spread_until:
                 return held
             if now < self._until:
-                await anyio.sleep(self._until - now)
+                await anyio.sleep_until(self._until)
                 held = True
                 continue
             slot = max(self._next, now)
             self._next = slot + self._spacing
             if slot > now:
-                await anyio.sleep(slot - now)
+                await anyio.sleep_until(slot)
                 held = True
             if anyio.current_time() >= self._until:
                 return held

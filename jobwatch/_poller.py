@@ -107,6 +107,11 @@ class _Untraced:
 _UNTRACED = _Untraced()
 
 
+#: Seconds between looks for a free slot while the scheduler waits for one to hand a
+#: poll out with its token (see ``Poller._prepay``).
+_RECHECK = 0.05
+
+
 class Poller:
     """Polls due targets for the workers; counts polls, requests and requests saved."""
 
@@ -167,19 +172,23 @@ class Poller:
         budget = target.client.budget
         if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
             return None
-        return self._prepay(budget)
+        return self._prepay(target.client, budget)
 
-    async def _prepay(self, budget: AdaptiveRate) -> None:
-        """Wait for an idle worker, then for a token of ``budget`` for the next hand-off.
+    async def _prepay(self, client: Client, budget: AdaptiveRate) -> None:
+        """Wait for an idle worker and a free slot of ``client``, then for a token of
+        ``budget`` for the next hand-off.
 
         The poll handed out goes with the token (``prepaid``) to a worker that sends
-        it at once: a token is never held while a poll waits for a worker, so
-        requests stay as far apart as the rate says (and a token whose poll never
-        goes, its job unwatched, is simply dropped)."""
-        while not (self._sleepers and len(self._ready) <= self._woken):
+        it at once: a token is never held while a poll waits for a worker or a slot,
+        so requests stay as far apart as the rate says (and a token whose poll does
+        not go at once, its job unwatched or its slot taken meanwhile, is dropped)."""
+        while not (self._sleepers and len(self._ready) <= self._woken and client.free_slots):
             self._want_worker = True
             try:
-                await self._free.wait()
+                # A worker going idle or done with a poll says so; a slot freed by a
+                # request that is not the watcher's does not: look again soon.
+                with anyio.move_on_after(_RECHECK):
+                    await self._free.wait()
             finally:
                 self._want_worker = False
         await budget.acquire()
@@ -242,6 +251,8 @@ class Poller:
                     await self._poll_batch(target)
                 else:
                     await self._poll_job(target)
+                if self._want_worker:  # (its slot is free again)
+                    self._free.fire()
 
     async def _poll_job(self, job: Tracked) -> None:
         prepaid, job.prepaid = job.prepaid, None

@@ -363,13 +363,16 @@ class Watcher:
         ends after that poll's events; a poll still waiting to send its request
         (for the request budget, a ``RateLimit``, a server's pause or a retry's
         backoff) is abandoned at once when it serves no other job still watched,
-        and the job ends without it.
+        and the job ends without it.  A job watched again while its removal waits
+        for such a poll, then unwatched again, is simply dropped: it never opened,
+        and the first watch's ``GaveUp`` is its last event and its outcome.
         """
         self._running()
         job = self._table.open.get(ref)
         if job is not None and job.removed:  # being removed: perhaps watched again since
-            job = self._table.restarting(ref)
-        if job is None or job.removed:
+            self._table.unwatch_restart(ref)
+            return
+        if job is None:
             return
         job.removed = True
         if job.in_flight:
