@@ -30,14 +30,18 @@ def virtual(main: Any, *args: Any, **kw: Any) -> Any:
     return trio.run(partial(main, *args, **kw), clock=MockClock(autojump_threshold=0))
 
 
-def after_learning(requests: list[Any]) -> tuple[float, list[Any]]:
+def assert_no_throttle_after_learning(requests: list[Any]) -> None:
+    """No 429 more than a second after the first (when the budget learned the rate)."""
     learned = min(r.t for r in requests if r.status_code == 429)
-    return learned, [r for r in requests if r.t > learned + 1.0]
+    throttled = [round(r.t, 3) for r in requests if r.t > learned + 1.0 and r.status_code == 429]
+    assert throttled == [], (
+        f"{len(throttled)} throttled after learning at {learned:.2f}: {throttled[:10]}"
+    )
 
 
-async def run_watcher(
-    concurrency: int | None, max_in_flight: int, latency_p: float, seed: int
-) -> list[Any]:
+def quota_sim(seed: int, latency_p: float) -> tuple[Simulator[LoopClock], list[JobRef], PollPolicy]:
+    """A simulator enforcing the quota (a bucket of one request), ``JOBS`` jobs that
+    never end, answers 0.3 s late with probability ``latency_p``; and a 50 ms policy."""
     sim = Simulator(clock=LoopClock(), seed=seed)
     sim.set_quota(Quota(RATE, burst=1))
     if latency_p:
@@ -45,7 +49,13 @@ async def run_watcher(
     refs: list[JobRef] = [EvsJob(f"j{i}") for i in range(JOBS)]
     for ref in refs:
         sim.add_evs_job(P, ref.job_id, [(0, "RUNNING")])
-    policy = PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0)
+    return sim, refs, PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0)
+
+
+async def run_watcher(
+    concurrency: int | None, max_in_flight: int, latency_p: float, seed: int
+) -> list[Any]:
+    sim, refs, policy = quota_sim(seed, latency_p)
     async with (
         Client(URL, P, transport=sim.transport(), max_in_flight=max_in_flight) as client,
         Watcher(client, policy=policy, concurrency=concurrency) as watcher,
@@ -63,23 +73,13 @@ def test_no_throttle_after_learning_with_random_latency(
     seed: int, concurrency: int | None, max_in_flight: int
 ) -> None:
     requests = virtual(run_watcher, concurrency, max_in_flight, 0.5, seed)
-    learned, after = after_learning(requests)
-    throttled = [round(r.t, 3) for r in after if r.status_code == 429]
-    assert throttled == [], (
-        f"{len(throttled)} throttled after learning at {learned:.2f}: {throttled[:10]}"
-    )
+    assert_no_throttle_after_learning(requests)
 
 
 async def run_with_user_fetches(seed: int) -> list[Any]:
     """The watcher and the user's own fetches share one client (max_in_flight=2)."""
-    sim = Simulator(clock=LoopClock(), seed=seed)
-    sim.set_quota(Quota(RATE, burst=1))
-    sim.add_fault(Fault("latency", probability=0.5, latency=0.3))
-    refs: list[JobRef] = [EvsJob(f"j{i}") for i in range(JOBS)]
-    for ref in refs:
-        sim.add_evs_job(P, ref.job_id, [(0, "RUNNING")])
+    sim, refs, policy = quota_sim(seed, 0.5)
     sim.add_evs_job(P, "mine", [(0, "RUNNING")])
-    policy = PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0)
 
     async def user(client: Client) -> None:
         while True:
@@ -100,11 +100,7 @@ async def run_with_user_fetches(seed: int) -> list[Any]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_throttle_after_learning_with_the_users_fetches(seed: int) -> None:
     requests = virtual(run_with_user_fetches, seed)
-    learned, after = after_learning(requests)
-    throttled = [round(r.t, 3) for r in after if r.status_code == 429]
-    assert throttled == [], (
-        f"{len(throttled)} throttled after learning at {learned:.2f}: {throttled[:10]}"
-    )
+    assert_no_throttle_after_learning(requests)
 
 
 async def run_instrumented(concurrency: int | None, user: bool, seed: int) -> list[float]:
@@ -160,13 +156,7 @@ async def run_pool(seed: int) -> list[Any]:
     every job on one endpoint."""
     from jobwatch import ClientPool
 
-    sim = Simulator(clock=LoopClock(), seed=seed)
-    sim.set_quota(Quota(RATE, burst=1))
-    sim.add_fault(Fault("latency", probability=0.5, latency=0.3))
-    refs: list[JobRef] = [EvsJob(f"j{i}") for i in range(JOBS)]
-    for ref in refs:
-        sim.add_evs_job(P, ref.job_id, [(0, "RUNNING")])
-    policy = PollPolicy(wait_initial=0.05, wait_max=0.05, wait_jitter=0.0)
+    sim, refs, policy = quota_sim(seed, 0.5)
     async with (
         ClientPool(project_id=P, transport_for={URL: sim.transport()}, max_in_flight=2) as pool,
         Watcher(pool, policy=policy) as watcher,
@@ -179,8 +169,4 @@ async def run_pool(seed: int) -> list[Any]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_throttle_after_learning_pool_default(seed: int) -> None:
     requests = virtual(run_pool, seed)
-    learned, after = after_learning(requests)
-    throttled = [round(r.t, 3) for r in after if r.status_code == 429]
-    assert throttled == [], (
-        f"{len(throttled)} throttled after learning at {learned:.2f}: {throttled[:10]}"
-    )
+    assert_no_throttle_after_learning(requests)
