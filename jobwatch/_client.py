@@ -697,7 +697,12 @@ class Client:
         budget = self._budget
         # A token the scheduler took for this poll goes only if the request can go at
         # once: behind a slot to wait for (or a pause, below) it would go late.
-        prepaid = budget is not None and prepaid_by(budget) and self._in_flight.free > 0
+        prepaid = (
+            budget is not None
+            and budget.limited  # (no token is taken for a poll before: no context read)
+            and prepaid_by(budget)
+            and self._in_flight.free > 0
+        )
         async with self._in_flight:
             limited = budget is not None and budget.limited
             if limited or self._rate is not None or self._gate.may_hold:
