@@ -46,6 +46,7 @@ from jobwatch._schedule import Scheduler
 from jobwatch._snapshot import JobSnapshot
 from jobwatch._stream import EventStream, Signal
 from jobwatch._tracking import Batch, Tracked, observe, time_out, unwatched
+from jobwatch._wakeup import Wakeup, wakeup
 
 __all__ = ["PollTrace", "PollTracer", "Poller", "Target"]
 
@@ -138,7 +139,7 @@ class Poller:
         self.clock: Clock = anyio.current_time
         self._ready: deque[Target] = deque()
         self._capacity = 2  # of the ready queue: 2 x workers (set by schedule_loop)
-        self._sleepers: list[anyio.Event] = []  # one per idle worker
+        self._sleepers: list[Wakeup] = []  # one per idle worker
         self._woken = 0  # idle workers woken that have not run yet
         self._room = Signal()  # the ready queue fell to half while the scheduler waited
         self._refill = False  # the scheduler waits for room
@@ -221,7 +222,7 @@ class Poller:
 
     async def _idle(self) -> None:
         """Wait, as an idle worker, until the scheduler wakes this one for a ready target."""
-        woken = anyio.Event()
+        woken = wakeup()
         self._sleepers.append(woken)
         if self._want_worker:
             self._free.fire()

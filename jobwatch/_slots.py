@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from types import TracebackType
 
-import anyio
+from jobwatch._wakeup import Wakeup, wakeup
 
 __all__ = ["Slots"]
 
@@ -27,7 +27,7 @@ class Slots:
         if total < 1:
             raise ValueError("total must be at least 1")
         self._free = total
-        self._waiters: deque[anyio.Event] = deque()
+        self._waiters: deque[Wakeup] = deque()
 
     @property
     def free(self) -> int:
@@ -38,7 +38,26 @@ class Slots:
         if self._free and not self._waiters:
             self._free -= 1
             return
-        handed = anyio.Event()
+        await self.wait()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def take(self) -> bool:
+        """Take a slot if one is free now, without waiting (True when taken)."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a slot, behind the earlier waiters, and take it (``release`` it)."""
+        handed = wakeup()
         self._waiters.append(handed)
         try:
             await handed.wait()
@@ -49,12 +68,8 @@ class Slots:
                 self._waiters.remove(handed)
             raise
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def release(self) -> None:
+        """Give back a slot taken by ``take`` or ``wait``."""
         self._release()
 
     def _release(self) -> None:

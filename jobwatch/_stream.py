@@ -25,9 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import anyio
-
 from jobwatch._events import Event
+from jobwatch._wakeup import Wakeup, wakeup
 
 __all__ = ["EventStream", "Signal"]
 
@@ -39,24 +38,28 @@ R = TypeVar("R")
 class Signal:
     """A level-free wake-up: ``wait`` returns at the next ``fire``."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
-        self._event: anyio.Event | None = None  # made by the first waiter since a fire
+        self._waiters: list[Wakeup] = []  # one each: a waiter's cancellation is its own
 
     async def wait(self) -> None:
         """Wait for the next ``fire``."""
-        event = self._event
-        if event is None:
-            event = self._event = anyio.Event()
-        await event.wait()
+        woken = wakeup()
+        self._waiters.append(woken)
+        try:
+            await woken.wait()
+        finally:
+            if not woken.is_set():  # cancelled before the fire
+                self._waiters.remove(woken)
 
     def fire(self) -> None:
         """Wake every task waiting now (nothing to do when none waits)."""
-        event = self._event
-        if event is not None:
-            self._event = None
-            event.set()
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for woken in waiters:
+                woken.set()
 
 
 class EventStream(Generic[R]):

@@ -1,9 +1,12 @@
-"""The poller's cheap clock and the lazy ``Signal``: the same behaviour as what they replace.
+"""The poller's cheap clock, wake-ups and ``Signal``: the same behaviour as what they replace.
 
 ``loop_clock()`` must read the very clock ``anyio.current_time()`` reads, on
 both backends, virtual time included (a trio ``MockClock``, an asyncio loop whose
 ``time`` a test replaced); a ``Signal`` must stay level-free when it makes its
-event only for a waiter: a fire nobody waits for wakes nobody later.
+event only for a waiter: a fire nobody waits for wakes nobody later.  A
+wake-up (``jobwatch._wakeup``, a bare loop future on asyncio) must behave as
+``anyio.Event`` does for its one waiter, cancellation included, and one waiter's
+cancellation must not reach another waiter of the same ``Signal``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from trio.testing import MockClock
 from jobwatch import Client, EvsJob, PollPolicy, Watcher
 from jobwatch._clock import loop_clock
 from jobwatch._stream import Signal
+from jobwatch._wakeup import wakeup
 from jobwatch.sim import Simulator
 
 pytestmark = pytest.mark.anyio
@@ -119,3 +123,101 @@ async def test_a_fire_wakes_every_waiter_and_only_once() -> None:
         await anyio.wait_all_tasks_blocked()
         assert wakes == [2, 2, 2]
         tg.cancel_scope.cancel()
+
+
+async def test_a_cancelled_waiter_leaves_the_others_waiting() -> None:
+    """One waiter cancelled by its own scope: the others neither wake nor fail, and
+    the next fire wakes them (a future shared by the waiters would have been
+    cancelled for all of them, and the cancellation would have surfaced in tasks
+    nobody cancelled)."""
+    signal = Signal()
+    woke: list[int] = []
+    scopes = [anyio.CancelScope() for _ in range(3)]
+
+    async def waiter(i: int) -> None:
+        with scopes[i]:
+            await signal.wait()
+            woke.append(i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(3):
+            tg.start_soon(waiter, i)
+        await anyio.wait_all_tasks_blocked()
+        scopes[1].cancel()
+        await anyio.wait_all_tasks_blocked()
+        assert woke == []
+        assert not scopes[0].cancel_called
+        assert not scopes[2].cancel_called
+        signal.fire()
+        await anyio.wait_all_tasks_blocked()
+    assert sorted(woke) == [0, 2]
+    assert scopes[1].cancelled_caught
+
+
+async def test_a_wakeup_set_before_its_wait_returns_at_once() -> None:
+    woken = wakeup()
+    assert not woken.is_set()
+    woken.set()
+    woken.set()  # a second set does nothing
+    assert woken.is_set()
+    with anyio.fail_after(1):
+        await woken.wait()
+
+
+async def test_a_wakeup_set_while_waited_on_wakes_its_waiter() -> None:
+    woken = wakeup()
+    done = False
+
+    async def waiter() -> None:
+        nonlocal done
+        await woken.wait()
+        done = True
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        assert not done
+        woken.set()
+    assert done
+
+
+async def test_a_wakeup_whose_waiter_was_cancelled_can_still_be_set() -> None:
+    """Cancelled while waiting: not set; set afterwards (the setter did not know):
+    set, without an error; the cancellation stays in the waiter's scope."""
+    woken = wakeup()
+    with anyio.move_on_after(0.01) as scope:
+        await woken.wait()
+    assert scope.cancelled_caught
+    assert not woken.is_set()
+    woken.set()
+    assert woken.is_set()
+
+
+async def test_a_wakeup_set_as_its_waiter_is_cancelled_says_it_was_set() -> None:
+    """The poller's idle workers and the slots count on it: a wake-up set in the
+    same turn as its waiter's cancellation is set, so the waiter passes it on."""
+    woken = wakeup()
+    seen: list[bool] = []
+
+    async def waiter(scope: anyio.CancelScope) -> None:
+        with scope:
+            try:
+                await woken.wait()
+            finally:
+                seen.append(woken.is_set())
+
+    scope = anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, scope)
+        await anyio.wait_all_tasks_blocked()
+        scope.cancel()
+        woken.set()
+    assert seen == [True]
+
+
+def test_on_asyncio_a_wakeup_is_a_loop_future_and_on_trio_an_anyio_event() -> None:
+    async def kind() -> str:
+        return type(wakeup()).__name__
+
+    assert asyncio.run(kind()) == "_LoopWakeup"
+    assert trio.run(kind) == "Event"
