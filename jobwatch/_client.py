@@ -30,7 +30,7 @@ import httpx
 import sniffio
 
 from jobwatch import _dialects
-from jobwatch._abandon import abandoned_check, prepaid_by, waiting_to_send
+from jobwatch._abandon import PollAbandoned, abandoned_check, prepaid_by, waiting_to_send
 from jobwatch._auth import AKSKAuth, project_id_from_env, secrets_of
 from jobwatch._budget import AdaptiveRate
 from jobwatch._credentials import CredentialProvider, CredentialsUnavailable, ProvidedAuth
@@ -703,7 +703,10 @@ class Client:
             and prepaid_by(budget)
             and self._in_flight.free > 0
         )
-        async with self._in_flight:
+        slots = self._in_flight
+        if not slots.take():
+            await _wait_for_slot(slots)  # an unwatched job's poll ends here too
+        try:
             limited = budget is not None and budget.limited
             if limited or self._rate is not None or self._gate.may_hold:
                 async with waiting_to_send():  # an unwatched job's poll ends here
@@ -720,6 +723,8 @@ class Client:
             for ledger in ledgers:
                 ledger.requests += 1
             status, headers, body = await self._exchange.get(url)
+        finally:
+            slots.release()
         self._answered = True
         request_id = headers.get("x-request-id")
         if logger.isEnabledFor(logging.DEBUG):
@@ -763,6 +768,20 @@ class Client:
             if raw in body:
                 body = body.replace(raw, b"<redacted>")
         return body
+
+
+async def _wait_for_slot(slots: Slots) -> None:
+    """Wait for a slot and take it: a wait to send, which ``unwatch`` cuts short like
+    the others (then ``PollAbandoned``, holding no slot)."""
+    taken = False
+    try:
+        async with waiting_to_send():
+            await slots.wait()
+            taken = True
+    except PollAbandoned:
+        if taken:  # abandoned as the slot came: nothing is sent
+            slots.release()
+        raise
 
 
 def _past_the_gateway(error: JobwatchError) -> bool:

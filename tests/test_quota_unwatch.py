@@ -290,3 +290,69 @@ def test_in_virtual_time_the_removed_outcome_comes_at_the_instant_of_unwatch() -
     assert shape(events) == [(EvsJob("j"), "RUNNING"), (EvsJob("j"), "GaveUp:removed")]
     assert took < 0.01  # virtual seconds; the token was 61 s away
     assert statuses == [200, 429]
+
+
+class HoldPath(httpx.AsyncBaseTransport):
+    """Holds each request for ``path`` until ``release`` is set; sends the rest at once."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, path: str) -> None:
+        self.inner = inner
+        self.path = path
+        self.held = anyio.Event()
+        self.release = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(self.path):
+            self.held.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_unwatch_ends_a_poll_waiting_for_a_slot_at_once(anyio_backend: str) -> None:
+    """A poll waiting for one of the client's ``max_in_flight`` slots waits to send
+    as much as one waiting for a token: unwatch ends it at once, holding no slot and
+    sending nothing.  Here the one slot is the user's own ``fetch``, held by the
+    server for as long as the test likes (it waited for that fetch before)."""
+    sim = Simulator()
+    sim.add_evs_job(P, "mine", [(0, "RUNNING")])
+    sim.add_evs_job(P, "j", [(0, "RUNNING")])
+    ref = EvsJob("j")
+    transport = HoldPath(sim.transport(), "/jobs/mine")
+    events: list[Event] = []
+    fetched: list[JobState] = []
+
+    async def fetch_mine(client: Client) -> None:
+        fetched.append((await client.fetch(EvsJob("mine"))).state)
+
+    async with (
+        Client("http://sim.test", P, transport=transport, max_in_flight=1) as client,
+        Watcher(client, policy=POLICY, concurrency=2) as watcher,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(fetch_mine, client)
+        with anyio.fail_after(5):
+            await transport.held.wait()
+        assert client.free_slots == 0
+        watcher.watch(ref)
+        tg.start_soon(read_all, watcher, events)
+        await anyio.wait_all_tasks_blocked()
+        assert len(client._in_flight._waiters) == 1  # its poll waits for the slot
+        started = anyio.current_time()
+        watcher.unwatch(ref)
+        with anyio.fail_after(PROMPT):
+            while watcher.statistics().jobs_open:  # noqa: ASYNC110 - the watcher's state
+                await anyio.sleep(0.005)
+        took = anyio.current_time() - started
+        assert client.free_slots == 0  # still the user's fetch's
+        transport.release.set()
+        with anyio.fail_after(5):
+            while not fetched:  # noqa: ASYNC110 - the fetch's list
+                await anyio.sleep(0.005)
+        assert client.free_slots == 1  # the abandoned poll took none
+    assert shape(events) == [(ref, "GaveUp:removed")], events
+    assert took < PROMPT
+    assert fetched == [JobState.RUNNING]
+    assert [r.job for r in sim.requests] == ["mine"]  # none for j
