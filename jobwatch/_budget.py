@@ -231,12 +231,3 @@ class AdaptiveRate:
         if not self._learned:
             return
         await self._take()
-
-    def refund(self) -> None:
-        """Give back the token of an ``acquire`` whose request was not sent after all.
-
-        The bucket still holds one token at most: the next request may go at once,
-        which is no sooner after the last one sent than the rate allows."""
-        if self._learned:
-            self._refill(anyio.current_time())
-            self._tokens = min(1.0, self._tokens + 1.0)

@@ -10,10 +10,6 @@ rendezvous per poll).  A ready target is in flight: the scheduler skips its
 other heap entries, and an ``unwatch`` of a job in it is carried out by the
 worker that takes it, as for a job being polled.
 
-Each request budget has a lane of its own: a scheduler and its task (the clients
-of one tenant share a budget, and so a lane).  A lane whose budget binds waits
-for that budget's tokens; the other lanes' polls go at their own times meanwhile.
-
 It polls (one request per target, inside the per-poll guard and the job's
 deadline), turns the answer into events with ``_tracking.observe``, sends them,
 and then either schedules the next poll or has the job table end the job.  A
@@ -31,9 +27,8 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from typing import Protocol
 
 import anyio
@@ -53,7 +48,7 @@ from jobwatch._stream import EventStream, Signal
 from jobwatch._tracking import Batch, Tracked, observe, time_out, unwatched
 from jobwatch._wakeup import Wakeup, wakeup
 
-__all__ = ["Lane", "PollTrace", "PollTracer", "Poller", "Target"]
+__all__ = ["PollTrace", "PollTracer", "Poller", "Target"]
 
 logger = logging.getLogger("jobwatch")
 
@@ -118,17 +113,6 @@ _UNTRACED = _Untraced()
 _RECHECK = 0.05
 
 
-class Lane:
-    """The scheduler of one request budget's targets, and the token it took for its
-    next hand-off."""
-
-    __slots__ = ("prepaid", "scheduler")
-
-    def __init__(self) -> None:
-        self.scheduler: Scheduler[Target] = Scheduler()
-        self.prepaid: AdaptiveRate | None = None
-
-
 class Poller:
     """Polls due targets for the workers; counts polls, requests and requests saved."""
 
@@ -145,9 +129,7 @@ class Poller:
         self.policy = policy
         self.on_poll = on_poll
         self.rng = rng
-        #: One lane per request budget (None: clients without one), made on first use.
-        self.lanes: dict[AdaptiveRate | None, Lane] = {}
-        self._start_lane: Callable[[Lane], None] | None = None  # set by schedule_loop
+        self.scheduler: Scheduler[Target] = Scheduler()
         self.ledger = RequestLedger()
         self.polls = 0
         self.saved = 0
@@ -160,10 +142,10 @@ class Poller:
         self._sleepers: list[Wakeup] = []  # one per idle worker
         self._woken = 0  # idle workers woken that have not run yet
         self._room = Signal()  # the ready queue fell to half while the scheduler waited
-        self._refill = 0  # lanes waiting for room
+        self._refill = False  # the scheduler waits for room
         self._free = Signal()  # a worker went idle while the scheduler waited for one
-        self._want_worker = 0  # lanes waiting for an idle worker
-        self._turns: deque[Lane] = deque()  # lanes with a token due, waiting for a worker
+        self._want_worker = False  # the scheduler waits for an idle worker
+        self._prepaid: AdaptiveRate | None = None  # the token taken for the next hand-off
 
     def _trace(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
         tracer = self.tracer
@@ -174,130 +156,62 @@ class Poller:
         job.due = due
         batch = job.batch
         if batch is None:
-            self.lane(job.client).scheduler.push(job, due, slack)
+            self.scheduler.push(job, due, slack)
         elif not batch.in_flight and due < batch.due:
-            self.lane(batch.client).scheduler.push(batch, due)
-
-    def lane(self, client: Client) -> Lane:
-        """The lane of ``client``'s budget (made, and its task started, the first time)."""
-        budget = client.budget
-        lane = self.lanes.get(budget)
-        if lane is None:
-            lane = self.lanes[budget] = Lane()
-            if self._start_lane is not None:
-                self._start_lane(lane)
-        return lane
+            self.scheduler.push(batch, due)
 
     async def schedule_loop(self, workers: int) -> None:
-        """The scheduler's task: run every lane's, queueing due targets for ``workers``
-        workers, forever."""
+        """The scheduler's task: queue due targets for ``workers`` workers, forever."""
         self._capacity = 2 * workers
-        async with anyio.create_task_group() as tg:
-
-            def start(lane: Lane) -> None:
-                tg.start_soon(self._run_lane, lane, name="jobwatch scheduler lane")
-
-            for lane in self.lanes.values():
-                start(lane)
-            self._start_lane = start
-            try:
-                await anyio.sleep_forever()
-            finally:
-                self._start_lane = None
-
-    async def _run_lane(self, lane: Lane) -> None:
-        await lane.scheduler.run(
-            partial(self._hand_off, lane),
-            partial(self._admit, lane),
-            linger=LINGER,
-            early=EARLY,
-            clock=self.clock,
+        await self.scheduler.run(
+            self._hand_off, self._admit, linger=LINGER, early=EARLY, clock=self.clock
         )
 
-    def _admit(self, lane: Lane, target: Target) -> Awaitable[None] | None:
+    def _admit(self, target: Target) -> Awaitable[None] | None:
         """The wait for a token of the target's budget, once a throttle made it bind."""
-        lane.prepaid = None  # one taken for a target then not handed out is dropped
+        self._prepaid = None  # one taken for a target then not handed out is dropped
         budget = target.client.budget
         if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
             return None
-        return self._prepay(lane, target.client, budget)
+        return self._prepay(target.client, budget)
 
-    def _worker_idle(self) -> bool:
-        """An idle worker is free for one more ready target."""
-        return bool(self._sleepers) and len(self._ready) <= self._woken
-
-    def _can_send(self, client: Client) -> bool:
-        """An idle worker is free for one more ready target, and a slot of ``client``."""
-        return self._worker_idle() and client.free_slots > 0
-
-    async def _prepay(self, lane: Lane, client: Client, budget: AdaptiveRate) -> None:
-        """Wait until ``budget`` has a token, then for an idle worker and a free slot of
-        ``client``, then take the token for the lane's next hand-off.
+    async def _prepay(self, client: Client, budget: AdaptiveRate) -> None:
+        """Wait for an idle worker and a free slot of ``client``, then for a token of
+        ``budget`` for the next hand-off.
 
         The poll handed out goes with the token (``prepaid``) to a worker that sends
         it at once: a token is never held while a poll waits for a worker or a slot,
         so requests stay as far apart as the rate says (and a token whose poll does
-        not go at once, its job unwatched or its slot taken meanwhile, is dropped).
-
-        Lanes whose token and a slot are there take idle workers in turn, the
-        longest waiting first (``_turns``), and the other lanes hand nothing out
-        meanwhile: none starves another.  A lane waits for a slot of its client
-        outside the turns: a client whose slots are held (its requests waiting out
-        a ``Retry-After`` pause) holds back no other lane.  A worker or slot taken
-        while the token was taken gives the token back (``AdaptiveRate.refund``),
-        and the wait starts again."""
-        turns = self._turns
-        while True:
-            ahead = budget.expected_wait()
-            if ahead > 0:  # (its token's time, waited without a worker held for it)
-                await anyio.sleep(ahead)
-            if not client.free_slots:  # (waited for outside the turns: not for long)
-                await self._worker_freed()
-                continue
-            turns.append(lane)
+        not go at once, its job unwatched or its slot taken meanwhile, is dropped)."""
+        while not (self._sleepers and len(self._ready) <= self._woken and client.free_slots):
+            self._want_worker = True
             try:
-                while client.free_slots and not (turns[0] is lane and self._worker_idle()):
-                    await self._worker_freed()
-                if not client.free_slots:
-                    continue  # its slots went meanwhile: out of the turns until one frees
-                await budget.acquire()
-                if self._can_send(client):
-                    lane.prepaid = budget
-                    return
-                budget.refund()
+                # A worker going idle or done with a poll says so; a slot freed by a
+                # request that is not the watcher's does not: look again soon.
+                with anyio.move_on_after(_RECHECK):
+                    await self._free.wait()
             finally:
-                turns.remove(lane)
-                self._free.fire()  # the next lane's turn
+                self._want_worker = False
+        await budget.acquire()
+        self._prepaid = budget
 
-    async def _worker_freed(self) -> None:
-        """Until a worker goes idle or ends a poll, or a lane's turn ends (or ``_RECHECK``:
-        a slot freed by a request that is not the watcher's says nothing)."""
-        self._want_worker += 1
-        try:
-            with anyio.move_on_after(_RECHECK):
-                await self._free.wait()
-        finally:
-            self._want_worker -= 1
-
-    async def _hand_off(self, lane: Lane, target: Target) -> None:
+    async def _hand_off(self, target: Target) -> None:
         """Queue ``target`` and wake an idle worker for it; wait while the queue is full.
 
         It does not yield while there is room: the scheduler queues everything due
         in one go, and the woken workers run at its next checkpoint.
         """
         ready = self._ready
-        while self._turns and lane.prepaid is None:  # another lane's turn for a worker
-            await self._worker_freed()
         if len(ready) >= self._capacity:
-            self._refill += 1
+            self._refill = True
             try:
                 while len(ready) >= self._capacity:
                     await self._room.wait()
             finally:
-                self._refill -= 1
-        prepaid = lane.prepaid
+                self._refill = False
+        prepaid = self._prepaid
         if prepaid is not None:
-            lane.prepaid = None
+            self._prepaid = None
             if target.client.budget is prepaid:
                 target.prepaid = prepaid
         ready.append(target)
@@ -407,9 +321,7 @@ class Poller:
     def _requeue(self, batch: Batch) -> None:
         """Queue ``batch``, unless ended, empty or being polled, for its earliest due member."""
         if not batch.ended and not batch.in_flight and batch.members:
-            self.lane(batch.client).scheduler.push(
-                batch, min(job.due for job in batch.members.values())
-            )
+            self.scheduler.push(batch, min(job.due for job in batch.members.values()))
 
     async def _ended_before_poll(self, job: Tracked) -> bool:
         """End ``job`` instead of polling it when it was unwatched or is past its deadline."""

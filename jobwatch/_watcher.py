@@ -77,12 +77,10 @@ class WatcherStatistics:
 class Watcher:
     """Watches many jobs at once and emits their state changes.
 
-    A scheduler keeps a heap of next-poll times and hands due jobs to a few
-    worker tasks, so that in-flight requests stay within ``concurrency``
-    whatever the number of jobs (one heap per request budget: a throttled
-    client's polls wait for its budget without holding back the others').
-    Jobs that one request answers (engine jobs of one graph, on the same
-    client) are polled together.
+    One scheduler task keeps a heap of next-poll times and hands due jobs to a
+    few worker tasks, so that in-flight requests stay within ``concurrency``
+    whatever the number of jobs.  Jobs that one request answers (engine jobs of
+    one graph, on the same client) are polled together.
 
     ``Watcher(client)`` polls every job with ``client`` unless ``watch`` is given
     another (``client=``).  ``Watcher(pool)``, with a ``ClientPool``, watches jobs

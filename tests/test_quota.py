@@ -184,31 +184,6 @@ def test_the_budget_paces_requests_and_a_user_ceiling_caps_it() -> None:
     virtual(main)
 
 
-def test_a_refunded_token_goes_again_but_never_two_at_once() -> None:
-    """A token given back (its request was not sent) lets the next request go at
-    once; any number of refunds leave one token at most, so the requests after it
-    are paced again."""
-
-    async def main() -> None:
-        budget = AdaptiveRate(headroom=0.0)
-        budget.refund()  # before the budget binds: nothing to give back
-        budget.throttled(MESSAGE.format(10, "1 second"))
-        await budget.acquire()
-        started = anyio.current_time()
-        budget.refund()
-        await budget.acquire()
-        assert anyio.current_time() == started  # the refunded token, at once
-        for _ in range(3):
-            budget.refund()
-        times = []
-        for _ in range(4):
-            await budget.acquire()
-            times.append(anyio.current_time() - started)
-        assert times == pytest.approx([0.0, 0.1, 0.2, 0.3], abs=1e-6)
-
-    virtual(main)
-
-
 # -- watching under a quota -----------------------------------------------------------
 
 

@@ -107,15 +107,15 @@ async def run_instrumented(concurrency: int | None, user: bool, seed: int) -> li
     """How long after its token was taken each prepaid request went out."""
     import jobwatch._abandon as ab
     import jobwatch._client as cl
-    from jobwatch._poller import Lane, Poller
+    from jobwatch._poller import Poller
 
     handed: dict[int, float] = {}
     lags: list[float] = []
     original_hand_off = Poller._hand_off
     original_prepaid_by = ab.prepaid_by  # what the client module imported
 
-    async def hand_off(self: Poller, lane: Lane, target: Any) -> None:
-        await original_hand_off(self, lane, target)
+    async def hand_off(self: Poller, target: Any) -> None:
+        await original_hand_off(self, target)
         if target.prepaid is not None:
             handed[id(target)] = trio.current_time()
 
