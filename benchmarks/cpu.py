@@ -10,6 +10,10 @@ server, on the default stack (aiohttp on asyncio), ``repeats`` times in turn:
 - ``jobwatch-fetch-aiohttp``: ``Client.fetch`` in a loop, 8 in flight, no watcher
   (these two make ``cpu_requests`` requests each, after a warm-up);
 - ``jobwatch-aiohttp``: a ``Watcher`` over the N jobs until each ended;
+- ``jobwatch-saturated``: the same ``Watcher`` over the same N jobs, but every job
+  due every 10 ms, for ``SATURATED_S`` seconds: it keeps its 8 requests in flight
+  back to back, as the fetch loop does.  Informational: the watcher's own work per
+  poll when its polls are not spread over time;
 - ``jobwatch-fetch-paced``: ``Client.fetch`` again, but paced at the rate the
   watcher polled in this repeat (the i-th request due at i / rate, 8 tasks, up to
   ``PACED_REQUESTS``).  Informational: the watcher polls at the pace its jobs'
@@ -43,8 +47,12 @@ CONTENDERS = (
     "floor-aiohttp-json",
     "jobwatch-fetch-aiohttp",
     "jobwatch-aiohttp",
+    "jobwatch-saturated",
     "jobwatch-fetch-paced",
 )
+#: Seconds the saturated watcher runs (every job due every 10 ms meanwhile).
+SATURATED_S = 3.0
+SATURATED_POLICY = {"initial": 0.01, "multiplier": 1.0, "maximum": 0.01, "jitter": 0.1}
 #: Requests of the paced ``Client.fetch`` run (about 8 s at the watcher's rate at 1,000 jobs).
 PACED_REQUESTS = 2_000
 
@@ -86,6 +94,16 @@ def one_n(harness: Harness, n: int) -> Result:
                 "warmup": c.floor_warmup,
             },
         ),
+        (
+            "jobwatch-saturated",
+            "jobwatch",
+            {
+                "policy": SATURATED_POLICY,
+                "time_limit": SATURATED_S,
+                "transport": "aiohttp",
+                "warmup": c.floor_warmup,
+            },
+        ),
     )
     repeats: list[Result] = []
     server = Server(scenario, harness.log)
@@ -99,11 +117,14 @@ def one_n(harness: Harness, n: int) -> Result:
             runs["watcher/fetch"] = _ratio(runs["jobwatch-aiohttp"], runs["jobwatch-fetch-aiohttp"])
             runs["fetch/floor"] = _ratio(runs["jobwatch-fetch-aiohttp"], runs["floor-aiohttp-json"])
             runs["watcher/paced"] = _ratio(runs["jobwatch-aiohttp"], runs["jobwatch-fetch-paced"])
+            runs["saturated/fetch"] = _ratio(
+                runs["jobwatch-saturated"], runs["jobwatch-fetch-aiohttp"]
+            )
             repeats.append(runs)
     finally:
         server.stop()
     out: Result = {"n": n, "repeats": repeats}
-    for key in ("watcher/fetch", "fetch/floor", "watcher/paced"):
+    for key in ("watcher/fetch", "fetch/floor", "watcher/paced", "saturated/fetch"):
         out[key] = _median([r[key] for r in repeats])
     for label in CONTENDERS:
         out[f"{label} ms"] = _median([r[label].get("cpu_per_poll_ms") for r in repeats])
@@ -207,6 +228,7 @@ def render(section: Result) -> list[str]:
                 f"  N={key} #{number}: {cells}  watcher/fetch {_x(r.get('watcher/fetch'))}"
                 f"  fetch/floor {_x(r.get('fetch/floor'))}"
                 f"  watcher/paced {_x(r.get('watcher/paced'))}"
+                f"  saturated/fetch {_x(r.get('saturated/fetch'))}"
             )
         out.append(
             f"  N={key} median: watcher/fetch {_x(at.get('watcher/fetch'))}, fetch/floor "
@@ -215,7 +237,8 @@ def render(section: Result) -> list[str]:
         out.append(
             f"  N={key} median, informational: watcher / Client.fetch paced at the watcher's"
             f" rate {_x(at.get('watcher/paced'))} (paced fetch"
-            f" {_fmt(at.get('jobwatch-fetch-paced ms'), '.3f')} ms per request)"
+            f" {_fmt(at.get('jobwatch-fetch-paced ms'), '.3f')} ms per request); the"
+            f" watcher with every job always due / Client.fetch {_x(at.get('saturated/fetch'))}"
         )
     up = section.get("startup") or {}
     if "error" in up:

@@ -209,6 +209,10 @@ def test_cpu_scenario_measured_the_three_ratios_and_the_start_up(results: dict[s
     assert paced["wall_s"] >= 0.9 * (paced["polls"] - 1) / paced["rate"], paced
     assert paced["errors"] == 0
     assert at["watcher/paced"] > 0
+    saturated = repeat["jobwatch-saturated"]  # every job always due: polls back to back
+    assert saturated["polls"] > 2 * N, saturated
+    assert saturated["errors"] == 0
+    assert at["saturated/fetch"] > 0
     medians = section["startup"]["median_s"]
     assert 0 < medians["bare"] < medians["baseline"]
     assert medians["help"] > 0
