@@ -27,7 +27,7 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Hashable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
@@ -111,6 +111,8 @@ _UNTRACED = _Untraced()
 #: Seconds between looks for a free slot while the scheduler waits for one to hand a
 #: poll out with its token (see ``Poller._prepay``).
 _RECHECK = 0.05
+#: Seconds to a budget's next token that count as none (a rounding short of it).
+_TOKEN_SLACK = 1e-6
 
 
 class Poller:
@@ -164,8 +166,31 @@ class Poller:
         """The scheduler's task: queue due targets for ``workers`` workers, forever."""
         self._capacity = 2 * workers
         await self.scheduler.run(
-            self._hand_off, self._admit, linger=LINGER, early=EARLY, clock=self.clock
+            self._hand_off,
+            self._admit,
+            linger=LINGER,
+            early=EARLY,
+            clock=self.clock,
+            hold=self._hold,
         )
+
+    def _hold(self, target: Target) -> tuple[Hashable, float] | None:
+        """Until when ``target``'s client may not send, once its budget binds: its next
+        token's time, or while all its slots are taken, the next look (``_RECHECK``).
+
+        The scheduler sets such a target aside with the others of its client, and
+        the other clients' targets go on at their times: one client's budget holds
+        back that client's polls only."""
+        client = target.client
+        budget = client.budget
+        if budget is None or not budget.limited or budget is self._prepaid:
+            return None  # (prepaid: the token for the hand-off under way is taken)
+        wait = budget.expected_wait()
+        if wait > _TOKEN_SLACK:
+            return client, self.clock() + wait
+        if not client.free_slots:
+            return client, self.clock() + _RECHECK
+        return None
 
     def _admit(self, target: Target) -> Awaitable[None] | None:
         """The wait for a token of the target's budget, once a throttle made it bind."""
@@ -176,22 +201,26 @@ class Poller:
         return self._prepay(target.client, budget)
 
     async def _prepay(self, client: Client, budget: AdaptiveRate) -> None:
-        """Wait for an idle worker and a free slot of ``client``, then for a token of
-        ``budget`` for the next hand-off.
+        """Wait for an idle worker, then take a token of ``budget`` for the next
+        hand-off, if ``client`` can still send at once (the scheduler gives a target
+        only when its client's budget has a token and a slot is free: ``_hold``).
 
         The poll handed out goes with the token (``prepaid``) to a worker that sends
         it at once: a token is never held while a poll waits for a worker or a slot,
         so requests stay as far apart as the rate says (and a token whose poll does
-        not go at once, its job unwatched or its slot taken meanwhile, is dropped)."""
-        while not (self._sleepers and len(self._ready) <= self._woken and client.free_slots):
+        not go at once, its job unwatched or its slot taken meanwhile, is dropped).
+        When the token or the slot went meanwhile (to a request that is not the
+        watcher's, or a retry), no token is taken: the scheduler holds the target."""
+        while not (self._sleepers and len(self._ready) <= self._woken):
             self._want_worker = True
             try:
-                # A worker going idle or done with a poll says so; a slot freed by a
-                # request that is not the watcher's does not: look again soon.
+                # A worker going idle or done with a poll says so.
                 with anyio.move_on_after(_RECHECK):
                     await self._free.wait()
             finally:
                 self._want_worker = False
+        if not client.free_slots or budget.expected_wait() > _TOKEN_SLACK:
+            return
         await budget.acquire()
         self._prepaid = budget
 

@@ -10,6 +10,12 @@ A target pushed with a slack may be handed out that much before it is due
 (from ``earliest`` on): when the scheduler wakes for one due target it takes
 those due within its ``early`` horizon whose slack allows, so that polls close
 in time go out in one wake-up instead of one each.
+
+A target may also be held (``hold``: its request budget has no token yet, say):
+it is set aside with the others of its group, and the targets after it go on
+coming out at their times.  A group's targets come back, earliest due first, once
+its hold ends; a target set aside is never put back in the main heap, so each is
+moved once per push at most.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
 import anyio
@@ -25,7 +31,7 @@ import anyio
 from jobwatch._clock import Clock
 from jobwatch._stream import Signal
 
-__all__ = ["Schedulable", "Scheduler"]
+__all__ = ["Hold", "Schedulable", "Scheduler"]
 
 
 class Schedulable(Protocol):
@@ -38,6 +44,8 @@ class Schedulable(Protocol):
 
 
 T = TypeVar("T", bound=Schedulable)
+#: Whether a target is held now: None, or its group and until when (clock time).
+Hold = Callable[[T], "tuple[Hashable, float] | None"]
 
 
 class Scheduler(Generic[T]):
@@ -52,9 +60,11 @@ class Scheduler(Generic[T]):
         self._seq = itertools.count()
         self._wake = Signal()
         self._wake_at = math.inf
+        # Targets set aside because their group was held: a heap per group.
+        self._held: dict[Hashable, list[tuple[float, int]]] = {}
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._heap) + sum(map(len, self._held.values()))
 
     def push(self, target: T, due: float, slack: float = 0.0) -> None:
         """Hand ``target`` out at ``due``, or up to ``slack`` seconds before when the
@@ -68,32 +78,98 @@ class Scheduler(Generic[T]):
             self._wake_at = due  # recomputed when the scheduler wakes
             self._wake.fire()
 
-    def peek_due(self, now: float, early: float = 0.0) -> T | None:
+    def peek_due(self, now: float, early: float = 0.0, hold: Hold[T] | None = None) -> T | None:
         """The next target to hand out at ``now``, left queued: one due, or one due
         within ``early`` seconds whose slack allows (superseded entries are dropped).
 
         Earliest due first: a target due later is never handed out before one due
-        sooner that may not go early yet.
+        sooner that may not go early yet.  With ``hold``, a target held is set aside
+        with its group (see the module), and the earliest of the main heap and of
+        the groups no longer held comes out.
         """
+        heap = self._peek(now, early, hold)
+        return None if heap is None else self._queued[heap[0][1]]
+
+    def _peek(
+        self, now: float, early: float, hold: Hold[T] | None
+    ) -> list[tuple[float, int]] | None:
+        """The heap whose head goes next (the main one or a group's), or None."""
         heap, queued = self._heap, self._queued
         horizon = now + early
+        best: list[tuple[float, int]] | None = None
+        bound = horizon  # nothing due after a head that may not go yet goes before it
         while heap and heap[0][0] <= horizon:
             due, key = heap[0]
             target = queued[key]
             if target.due == due and not target.ended and not target.in_flight:
-                return target if due <= now or target.earliest <= now else None
+                held = None if hold is None else hold(target)
+                if held is None or held[1] <= now:
+                    if due <= now or target.earliest <= now:
+                        best = heap
+                    else:
+                        bound = due
+                    break
+                heapq.heappop(heap)
+                heapq.heappush(self._held.setdefault(held[0], []), (due, key))
+                continue
             heapq.heappop(heap)
             del queued[key]
+        if hold is None or not self._held:
+            return best
+        for group in list(self._held):
+            aside = self._live_head(group)
+            if aside is None:
+                continue
+            due, key = aside[0]
+            if due > bound or (best is not None and best[0][0] <= due):
+                continue
+            held = hold(queued[key])
+            if held is not None and held[1] > now:
+                continue  # still held: it bounds nothing
+            if due <= now or queued[key].earliest <= now:
+                best = aside
+            else:
+                bound = due
+                if best is not None and best[0][0] > due:
+                    best = None
+        return best
+
+    def _live_head(self, group: Hashable) -> list[tuple[float, int]] | None:
+        """Group ``group``'s heap with its stale entries dropped (None, and the group
+        forgotten, when none is left)."""
+        aside, queued = self._held[group], self._queued
+        while aside:
+            due, key = aside[0]
+            target = queued[key]
+            if target.due == due and not target.ended and not target.in_flight:
+                return aside
+            heapq.heappop(aside)
+            del queued[key]
+        del self._held[group]
         return None
 
-    def pop_due(self, now: float, early: float = 0.0) -> T | None:
+    def pop_due(self, now: float, early: float = 0.0, hold: Hold[T] | None = None) -> T | None:
         """The target ``peek_due`` gives, taken off the queue and marked in flight."""
-        target = self.peek_due(now, early)
-        if target is not None:
-            _, key = heapq.heappop(self._heap)
-            del self._queued[key]
-            target.in_flight = True
+        heap = self._peek(now, early, hold)
+        if heap is None:
+            return None
+        _, key = heapq.heappop(heap)
+        target = self._queued.pop(key)
+        target.in_flight = True
         return target
+
+    def next_held(self, hold: Hold[T] | None = None) -> float:
+        """When the first held group's head may come out: its due time or the end of
+        its hold, whichever is later (``inf`` when no group is aside)."""
+        wake = math.inf
+        for group in list(self._held):
+            aside = self._live_head(group)
+            if aside is None:
+                continue
+            due = aside[0][0]
+            held = None if hold is None else hold(self._queued[aside[0][1]])
+            wake = min(wake, due if held is None else max(due, held[1]))
+        return wake
 
     def next_due(self) -> float:
         """When the earliest entry is due (``inf`` when none is queued)."""
@@ -106,6 +182,7 @@ class Scheduler(Generic[T]):
         linger: float = 0.0,
         early: float = 0.0,
         clock: Clock = anyio.current_time,
+        hold: Hold[T] | None = None,
     ) -> None:
         """Forever: hand each target to ``dispatch`` when it is due.
 
@@ -120,22 +197,26 @@ class Scheduler(Generic[T]):
         targets due in between go out with it (one wake-up for them all); with
         ``early``, the targets due up to that much after a wake-up go out with it
         too, as far as their slack allows.  ``clock``: ``anyio.current_time`` or a
-        cheaper reader of the same clock.
+        cheaper reader of the same clock.  ``hold``: see ``peek_due``; a held group's
+        targets wait aside while the others go (a budget with no token yet holds
+        back its own targets only).
         """
         while True:
             now = clock()
             while True:
                 # Waited on with the target still queued (not in flight): it can be
                 # unwatched meanwhile, and an earlier one pushed meanwhile goes first.
-                due = None if admit is None else self.peek_due(now, early)
+                due = None if admit is None else self.peek_due(now, early, hold)
                 waiting = None if admit is None or due is None else admit(due)
                 if waiting is not None:
                     await waiting
                     now = clock()
-                if (target := self.pop_due(now, early)) is None:
+                if (target := self.pop_due(now, early, hold)) is None:
                     break
                 await dispatch(target)
                 now = clock()
-            self._wake_at = self.next_due()
-            with anyio.move_on_after(self._wake_at + linger - now):
+            next_at, held_at = self.next_due(), self.next_held(hold)
+            self._wake_at = min(next_at, held_at)
+            # (No linger for a hold's end: a budget's token is used when it comes.)
+            with anyio.move_on_after(min(next_at + linger, held_at) - now):
                 await self._wake.wait()

@@ -79,7 +79,8 @@ class Watcher:
 
     One scheduler task keeps a heap of next-poll times and hands due jobs to a
     few worker tasks, so that in-flight requests stay within ``concurrency``
-    whatever the number of jobs.  Jobs that one request answers (engine jobs of
+    whatever the number of jobs (a client whose request budget has no token yet
+    waits aside: it does not hold back the others).  Jobs that one request answers (engine jobs of
     one graph, on the same client) are polled together.
 
     ``Watcher(client)`` polls every job with ``client`` unless ``watch`` is given

@@ -3,12 +3,12 @@
 A watcher across endpoints paces each client's polls by that client's budget.
 When one endpoint's gateway names a window of one request a minute, that
 client's next poll waits a minute.  The polls of the other clients, whose
-budgets do not bind, should go at their own times meanwhile; today they wait
-behind it in the one scheduler, 61 s: a known defect, kept here as strict
-``xfail`` tests (a lane per budget was tried, 479b68b, and reverted, c6cfc32: it
-starved endpoints under saturation).  What holds today, and must go on holding
-in any fix: two budgets that bind, sharing a few workers, spend no token late and
-both keep polling; a saturated watcher polls every endpoint, in proportion.
+budgets do not bind, must go at their own times meanwhile (they waited behind
+it in the scheduler, 61 s), also when the throttled client's slots are all held
+by requests waiting out a ``Retry-After`` pause; two budgets that bind, sharing a
+few workers, each get their own rate (each got half) and spend no token late;
+and a saturated watcher polls every endpoint, in proportion (a lane per budget,
+tried in 479b68b and reverted in c6cfc32, starved all but one).
 
 Virtual time (trio's ``MockClock``, the simulators' clocks following it), but for
 the saturated watcher: real time on both backends (asyncio's order of running
@@ -96,19 +96,10 @@ def check(result: dict[str, Any]) -> None:
     assert all(gap >= 60.0 for gap in gaps), gaps
 
 
-HEAD_OF_LINE = pytest.mark.xfail(
-    strict=True,
-    reason="known: the scheduler waits for the head target's budget token, holding back "
-    "the other clients' polls (issue 14's note)",
-)
-
-
-@HEAD_OF_LINE
 def test_a_throttled_endpoint_does_not_hold_back_the_others() -> None:
     check(virtual(watch_across, 3, 8))
 
 
-@HEAD_OF_LINE
 def test_a_throttled_endpoint_with_one_job_does_not_hold_back_the_others() -> None:
     check(virtual(watch_across, 1, 4))
 
@@ -151,10 +142,9 @@ def test_two_binding_budgets_sharing_workers_spend_no_token_late(
         assert len(sent) >= 8 * 5, (url, len(sent))
 
 
-@HEAD_OF_LINE
 def test_two_binding_budgets_each_get_their_own_rate() -> None:
-    """Each of the two gets at least 75 % of its own 20/s (today each about half:
-    the scheduler waits for one budget's token, then for the other's)."""
+    """Each of the two gets at least 75 % of its own 20/s (each got about half when
+    the scheduler waited for one budget's token, then for the other's)."""
     requests = virtual(two_throttled_lanes, 2, 0.0)
     for url, made in requests.items():
         sent = [r for r in made if r.t > 2.0]
@@ -194,7 +184,6 @@ async def behind_a_pause() -> dict[str, Any]:
     return {"free": free, "seen": seen, "throttled": throttled}
 
 
-@HEAD_OF_LINE
 def test_a_client_whose_slots_wait_out_a_pause_does_not_hold_back_the_others() -> None:
     result = virtual(behind_a_pause)
     assert result["throttled"] >= 1  # the slow client's budget binds

@@ -155,3 +155,43 @@ def test_every_target_goes_within_its_slack_and_the_horizon_earliest_due_first(
             assert target.due >= last_due
             last_due = target.due
         assert all(t.in_flight or t.due > now for t in targets)
+
+
+@pytest.mark.anyio
+async def test_a_held_group_waits_aside_and_the_others_go_at_their_times() -> None:
+    """Targets of group "x" are held until 5 s: the others come out at their due
+    times meanwhile, and x's come back at 5 s, earliest due first, then at theirs."""
+    scheduler: Scheduler[Target] = Scheduler()
+    for name, due in (("x1", 1.0), ("y1", 1.5), ("x2", 2.0), ("y2", 3.0), ("x3", 6.0)):
+        scheduler.push(Target(name), due)
+
+    def hold(target: Target) -> tuple[str, float] | None:
+        held = target.name.startswith("x") and anyio.current_time() < 5.0
+        return ("x", 5.0) if held else None
+
+    handed: list[tuple[str, float]] = []
+
+    async def dispatch(target: Target) -> None:
+        handed.append((target.name, round(anyio.current_time(), 6)))
+
+    with anyio.move_on_after(10):
+        await scheduler.run(dispatch, hold=hold)
+    assert handed == [("y1", 1.5), ("y2", 3.0), ("x1", 5.0), ("x2", 5.0), ("x3", 6.0)]
+    assert len(scheduler) == 0
+
+
+def test_nothing_due_after_a_head_that_may_not_go_early_goes_before_it() -> None:
+    """A held group's head that may go early does not pass a target due sooner that
+    may not go yet; one due sooner still goes."""
+    scheduler: Scheduler[Target] = Scheduler()
+    a, x = Target("a"), Target("x")
+    scheduler.push(a, 1.2)  # no slack: not before 1.2
+    scheduler.push(x, 1.3, slack=0.5)  # could go from 0.8
+
+    def hold(target: Target) -> tuple[str, float] | None:
+        return ("x", 0.9) if target is x else None
+
+    assert scheduler.pop_due(0.5, early=1.0, hold=hold) is None  # x is set aside
+    assert scheduler.pop_due(1.0, early=1.0, hold=hold) is None  # x not before a
+    assert scheduler.pop_due(1.2, early=1.0, hold=hold) is a
+    assert scheduler.pop_due(1.2, early=1.0, hold=hold) is x
