@@ -7,8 +7,8 @@ and wakes idle workers once for them all; a worker takes the next ready target
 after each poll without waiting for anyone.  The scheduler refills the queue when
 it falls to half (one wake-up of the scheduler per ``workers`` polls, not one
 rendezvous per poll).  A ready target is in flight: the scheduler skips its
-other heap entries, and an ``unwatch`` of a job in it is carried out by the
-worker that takes it, as for a job being polled.
+other heap entries.  An ``unwatch`` of a job in it (or waiting for room in it)
+takes it out and ends it at once: only a job being polled is ended by its worker.
 
 It polls (one request per target, inside the per-poll guard and the job's
 deadline), turns the answer into events with ``_tracking.observe``, sends them,
@@ -148,6 +148,7 @@ class Poller:
         self._free = Signal()  # a worker went idle while the scheduler waited for one
         self._want_worker = False  # the scheduler waits for an idle worker
         self._prepaid: AdaptiveRate | None = None  # the token taken for the next hand-off
+        self._handing: Target | None = None  # the target waiting for room in the queue
 
     def _trace(self, client: Client, refs: Sequence[JobRef]) -> PollTrace:
         tracer = self.tracer
@@ -233,16 +234,19 @@ class Poller:
         ready = self._ready
         if len(ready) >= self._capacity:
             self._refill = True
+            self._handing = target
             try:
                 while len(ready) >= self._capacity:
                     await self._room.wait()
             finally:
                 self._refill = False
+                self._handing = None
         prepaid = self._prepaid
-        if prepaid is not None:
-            self._prepaid = None
-            if target.client.budget is prepaid:
-                target.prepaid = prepaid
+        self._prepaid = None
+        if target.ended:  # unwatched meanwhile (its token, if any, is dropped)
+            return
+        if prepaid is not None and target.client.budget is prepaid:
+            target.prepaid = prepaid
         ready.append(target)
         sleepers = self._sleepers
         if sleepers and self._woken < len(ready):
@@ -392,10 +396,23 @@ class Poller:
 
     def unwatched(self, job: Tracked) -> None:
         """``job``, in flight, was unwatched: its poll ends in its next wait to send
-        (or the one under way) once it serves no job still watched."""
+        (or the one under way) once it serves no job still watched.  Not polled yet
+        (in the ready queue, or being queued), it ends at once."""
         poll = job.poll
-        if poll is not None and all(served.removed for served in poll.serves):
-            poll.abandon()
+        if poll is not None:
+            if all(served.removed for served in poll.serves):
+                poll.abandon()
+            return
+        ready = self._ready
+        if job is self._handing:
+            self._handing = None  # (``_hand_off`` drops it: ended)
+        elif job in ready:  # (2 x workers at most)
+            ready.remove(job)
+            if self._refill and len(ready) <= self._capacity // 2:
+                self._room.fire()
+        else:
+            return  # a worker has it: it ends after that poll's events
+        self.table.finish(job, unwatched(job))
 
     def _cut_short(self, job: Tracked, trace: PollTrace) -> list[Event]:
         """The events that end ``job`` when its poll was cut short (unwatched or timed out)."""

@@ -129,24 +129,36 @@ async def test_unwatch_ends_a_job_whose_retry_waits_for_the_budget_at_once(
     assert client.statistics().throttles == 1
 
 
-class HoldSecond(httpx.AsyncBaseTransport):
-    """Holds the second request until ``release`` is set, then sends it on to ``inner``."""
+class Hold(httpx.AsyncBaseTransport):
+    """Holds each request ``holds`` picks (by the request and its number, from 1)
+    until ``release`` is set, then sends it on to ``inner``; the rest go at once."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, holds: Callable[[httpx.Request, int], bool]
+    ) -> None:
         self.inner = inner
+        self.holds = holds
         self.held = anyio.Event()
         self.release = anyio.Event()
         self.seen = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.seen += 1
-        if self.seen == 2:
+        if self.holds(request, self.seen):
             self.held.set()
             await self.release.wait()
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def second(request: httpx.Request, number: int) -> bool:
+    return number == 2
+
+
+def for_job(job: str) -> Callable[[httpx.Request, int], bool]:
+    return lambda request, number: request.url.path.endswith(f"/jobs/{job}")
 
 
 async def test_unwatch_while_a_request_is_out_ends_the_job_at_its_retry(anyio_backend: str) -> None:
@@ -156,7 +168,7 @@ async def test_unwatch_while_a_request_is_out_ends_the_job_at_its_retry(anyio_ba
     sim.set_quota(MINUTE)
     sim.add_evs_job(P, "j", [(0, "RUNNING")])
     ref = EvsJob("j")
-    transport = HoldSecond(sim.transport())
+    transport = Hold(sim.transport(), second)
     events: list[Event] = []
     async with (
         Client("http://sim.test", P, transport=transport, retry=PATIENT) as client,
@@ -292,25 +304,6 @@ def test_in_virtual_time_the_removed_outcome_comes_at_the_instant_of_unwatch() -
     assert statuses == [200, 429]
 
 
-class HoldPath(httpx.AsyncBaseTransport):
-    """Holds each request for ``path`` until ``release`` is set; sends the rest at once."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, path: str) -> None:
-        self.inner = inner
-        self.path = path
-        self.held = anyio.Event()
-        self.release = anyio.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith(self.path):
-            self.held.set()
-            await self.release.wait()
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 async def test_unwatch_ends_a_poll_waiting_for_a_slot_at_once(anyio_backend: str) -> None:
     """A poll waiting for one of the client's ``max_in_flight`` slots waits to send
     as much as one waiting for a token: unwatch ends it at once, holding no slot and
@@ -320,7 +313,7 @@ async def test_unwatch_ends_a_poll_waiting_for_a_slot_at_once(anyio_backend: str
     sim.add_evs_job(P, "mine", [(0, "RUNNING")])
     sim.add_evs_job(P, "j", [(0, "RUNNING")])
     ref = EvsJob("j")
-    transport = HoldPath(sim.transport(), "/jobs/mine")
+    transport = Hold(sim.transport(), for_job("mine"))
     events: list[Event] = []
     fetched: list[JobState] = []
 
@@ -356,3 +349,47 @@ async def test_unwatch_ends_a_poll_waiting_for_a_slot_at_once(anyio_backend: str
     assert took < PROMPT
     assert fetched == [JobState.RUNNING]
     assert [r.job for r in sim.requests] == ["mine"]  # none for j
+
+
+async def test_unwatch_ends_jobs_queued_for_a_busy_worker_at_once(anyio_backend: str) -> None:
+    """Due jobs wait for a worker in the ready queue (two per worker), and one more
+    in the scheduler's hand-off while the queue is full: none of them is being
+    polled, so ``unwatch`` ends each at once, without waiting for the worker (here
+    tied up for as long as the test likes by a request the server holds)."""
+    sim = Simulator()
+    names = ("a", "b", "c", "d")
+    for name in names:
+        sim.add_evs_job(P, name, [(0, "RUNNING")])
+    a, *queued = refs = [EvsJob(name) for name in names]
+    transport = Hold(sim.transport(), for_job("a"))
+    events: list[Event] = []
+    async with (
+        Client("http://sim.test", P, transport=transport) as client,
+        Watcher(client, policy=POLICY, concurrency=1) as watcher,
+        anyio.create_task_group() as tg,
+    ):
+        watcher.watch_many(refs)
+        tg.start_soon(read_all, watcher, events)
+        with anyio.fail_after(5):
+            await transport.held.wait()  # the one worker polls a
+        await anyio.wait_all_tasks_blocked()
+        poller = watcher._poller
+        assert list(poller._ready) == [watcher._table.open[r] for r in queued[:2]]
+        assert watcher._table.open[queued[2]].in_flight  # handed out, waiting for room
+        for ref in queued:
+            watcher.unwatch(ref)
+        assert watcher.statistics().jobs_open == 1  # at once: only a, being polled
+        assert not poller._ready
+        transport.release.set()
+        with anyio.fail_after(5):
+            while len(sim.requests) < 2:  # noqa: ASYNC110 - the simulator's log
+                await anyio.sleep(0.005)
+        watcher.unwatch(a)
+        with anyio.fail_after(5):
+            while watcher.statistics().jobs_open:  # noqa: ASYNC110 - the watcher's state
+                await anyio.sleep(0.005)
+    assert {r.job for r in sim.requests} == {"a"}  # the unwatched jobs were never polled
+    for ref in queued:
+        assert shape([e for e in events if e.ref == ref]) == [(ref, "GaveUp:removed")]
+    assert shape([e for e in events if e.ref == a])[-1] == (a, "GaveUp:removed")
+    assert sum(e.final for e in events) == len(refs)
