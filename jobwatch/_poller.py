@@ -6,7 +6,9 @@ batches: when it wakes it takes every target due (up to ``2 x workers``) at once
 and wakes idle workers once for them all; a worker takes the next ready target
 after each poll without waiting for anyone.  The scheduler refills the queue when
 it falls to half (one wake-up of the scheduler per ``workers`` polls, not one
-rendezvous per poll).  A ready target is in flight: the scheduler skips its
+rendezvous per poll).  A worker gives a target back to the scheduler, instead of
+waiting for a token, when its client's budget binds and it was handed out before
+(``_give_back``).  A ready target is in flight: the scheduler skips its
 other heap entries.  An ``unwatch`` of a job in it (or waiting for room in it)
 takes it out and ends it at once: only a job being polled is ended by its worker.
 
@@ -186,12 +188,35 @@ class Poller:
         budget = client.budget
         if budget is None or not budget.limited or budget is self._prepaid:
             return None  # (prepaid: the token for the hand-off under way is taken)
+        return self._held_until(client, budget)
+
+    def _held_until(self, client: Client, budget: AdaptiveRate) -> tuple[Hashable, float] | None:
         wait = budget.expected_wait()
         if wait > _TOKEN_SLACK:
             return client, self.clock() + wait
         if not client.free_slots:
             return client, self.clock() + _RECHECK
         return None
+
+    def _give_back(self, target: Target) -> bool:
+        """Put ``target``, just taken from the ready queue, back in the scheduler (to
+        be held there) when its client's budget binds now and its poll was handed out
+        without a token (before a throttle taught the budget): its wait for a token
+        would tie this worker up, and the other clients' polls behind it."""
+        budget = target.client.budget
+        if (
+            budget is None
+            or target.prepaid is not None
+            or not budget.limited
+            or self._held_until(target.client, budget) is None
+        ):
+            return False
+        target.in_flight = False
+        if isinstance(target, Batch):
+            self._requeue(target)
+        else:
+            self.schedule(target, target.due, target.slack)
+        return True
 
     def _admit(self, target: Target) -> Awaitable[None] | None:
         """The wait for a token of the target's budget, once a throttle made it bind."""
@@ -281,6 +306,8 @@ class Poller:
                 target = ready.popleft()
                 if self._refill and len(ready) <= self._capacity // 2:
                     self._room.fire()
+                if self._give_back(target):
+                    continue
                 if isinstance(target, Batch):
                     await self._poll_batch(target)
                 else:

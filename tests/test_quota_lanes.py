@@ -41,7 +41,9 @@ def virtual(main: Any, *args: Any) -> Any:
     return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
-async def watch_across(slow_jobs: int, free_jobs: int) -> dict[str, Any]:
+async def watch_across(
+    slow_jobs: int, free_jobs: int, concurrency: int | None = None
+) -> dict[str, Any]:
     sims = {url: Simulator(clock=LoopClock()) for url in (SLOW_URL, *FREE_URLS)}
     sims[SLOW_URL].set_quota(Quota(1, "1 minute"))
     slow = [EvsJob(f"s{i}") for i in range(slow_jobs)]
@@ -57,7 +59,7 @@ async def watch_across(slow_jobs: int, free_jobs: int) -> dict[str, Any]:
     seen: dict[JobRef, float] = {}
     async with (
         ClientPool(project_id=P, transport_for=lambda url: sims[url].transport()) as pool,
-        Watcher(pool, policy=POLICY) as watcher,
+        Watcher(pool, policy=POLICY, concurrency=concurrency) as watcher,
     ):
         for job in slow:
             watcher.watch(job, endpoint=SLOW_URL)
@@ -102,6 +104,17 @@ def test_a_throttled_endpoint_does_not_hold_back_the_others() -> None:
 
 def test_a_throttled_endpoint_with_one_job_does_not_hold_back_the_others() -> None:
     check(virtual(watch_across, 1, 4))
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+def test_polls_queued_before_the_budget_learned_do_not_tie_up_the_workers(
+    concurrency: int,
+) -> None:
+    """The throttled endpoint's first polls are handed out together, before its
+    first throttle taught its budget the window: one worker's retry then waits a
+    minute for its token, and the polls still queued must not wait in the other
+    workers too (the free endpoints' polls would wait behind them)."""
+    check(virtual(watch_across, 6, 4, concurrency))
 
 
 async def two_throttled_lanes(concurrency: int, latency: float) -> dict[str, list[Any]]:
