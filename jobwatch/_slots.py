@@ -35,10 +35,8 @@ class Slots:
         return self._free
 
     async def __aenter__(self) -> None:
-        if self._free and not self._waiters:
-            self._free -= 1
-            return
-        await self.wait()
+        if not self.take():
+            await self.wait()
 
     async def __aexit__(
         self,
@@ -46,7 +44,7 @@ class Slots:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._release()
+        self.release()
 
     def take(self) -> bool:
         """Take a slot if one is free now, without waiting (True when taken)."""
@@ -63,16 +61,13 @@ class Slots:
             await handed.wait()
         except BaseException:
             if handed.is_set():  # handed a slot as it was cancelled: pass it on
-                self._release()
+                self.release()
             else:
                 self._waiters.remove(handed)
             raise
 
     def release(self) -> None:
         """Give back a slot taken by ``take`` or ``wait``."""
-        self._release()
-
-    def _release(self) -> None:
         if self._waiters:
             self._waiters.popleft().set()  # the slot goes to the longest waiter
         else:

@@ -12,6 +12,8 @@ cancellation must not reach another waiter of the same ``Signal``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -82,24 +84,30 @@ def test_a_watch_in_virtual_time_polls_at_the_virtual_due_times() -> None:
     assert abs(requests - took / 10) <= 2
 
 
-async def test_a_fire_with_nobody_waiting_wakes_nobody_later() -> None:
-    signal = Signal()
-    signal.fire()
-    woke = False
+@asynccontextmanager
+async def one_waiter(wait: Callable[[], Awaitable[None]]) -> AsyncIterator[list[bool]]:
+    """A task awaiting ``wait()`` and blocked in it; the list it appends True to once
+    woken.  The block must wake it (the task group waits for it)."""
+    woke: list[bool] = []
 
     async def waiter() -> None:
-        nonlocal woke
-        await signal.wait()
-        woke = True
+        await wait()
+        woke.append(True)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(waiter)
         await anyio.wait_all_tasks_blocked()
+        yield woke
+
+
+async def test_a_fire_with_nobody_waiting_wakes_nobody_later() -> None:
+    signal = Signal()
+    signal.fire()
+    async with one_waiter(signal.wait) as woke:
         assert not woke, "a fire before the wait woke it"
         signal.fire()
         await anyio.wait_all_tasks_blocked()
         assert woke
-        tg.cancel_scope.cancel()
 
 
 async def test_a_fire_wakes_every_waiter_and_only_once() -> None:
@@ -166,19 +174,10 @@ async def test_a_wakeup_set_before_its_wait_returns_at_once() -> None:
 
 async def test_a_wakeup_set_while_waited_on_wakes_its_waiter() -> None:
     woken = wakeup()
-    done = False
-
-    async def waiter() -> None:
-        nonlocal done
-        await woken.wait()
-        done = True
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(waiter)
-        await anyio.wait_all_tasks_blocked()
-        assert not done
+    async with one_waiter(woken.wait) as woke:
+        assert not woke
         woken.set()
-    assert done
+    assert woke == [True]
 
 
 async def test_a_wakeup_whose_waiter_was_cancelled_can_still_be_set() -> None:
