@@ -41,7 +41,8 @@ class AdaptiveRate:
     Every ``Client`` has its own unless given one (``Client(adaptive=...)``): pass
     the same ``AdaptiveRate`` to the clients of one tenant (one project or access
     key) that the gateway counts together, and they spend one budget.  Until the
-    first throttle it costs nothing and holds nothing back.
+    first throttle it costs nothing and holds nothing back, unless the user set
+    its ceiling (``ceiling=``, ``limit_to``): it paces at that from the start.
 
     ``headroom``: the share of a limit the gateway names that is left unused
     (requests arrive unevenly); ``cut``: the factor a throttle cuts the rate by
@@ -87,6 +88,8 @@ class AdaptiveRate:
         """Throttling answers received."""
         self.paused = 0.0
         """Seconds requests were held back for the budget (overlapping waits once)."""
+        if ceiling is not None:
+            self._pace_at_ceiling()
 
     def __repr__(self) -> str:
         rate = self.rate
@@ -95,7 +98,8 @@ class AdaptiveRate:
 
     @property
     def limited(self) -> bool:
-        """True once a throttle came: requests are paced from then on."""
+        """True while requests are paced: once a throttle came, and from the start
+        under a ceiling the user set (``ceiling=``, a client's ``RateLimit``)."""
         return self._learned
 
     @property
@@ -108,10 +112,26 @@ class AdaptiveRate:
         return told if given is None else min(told, given)
 
     def limit_to(self, rate: float) -> None:
-        """Never go above ``rate`` requests/s (a client's ``RateLimit`` sets it)."""
+        """Never go above ``rate`` requests/s (a client's ``RateLimit`` sets it), and
+        before any throttle, pace at it (for every client sharing this budget)."""
         if not rate > 0.0:
             raise ValueError(f"rate must be positive, not {rate!r}")
         self._ceiling = rate if self._ceiling is None else min(self._ceiling, rate)
+        if not self._learned:
+            self._pace_at_ceiling()
+
+    def _pace_at_ceiling(self) -> None:
+        """Before any throttle, under a user's ceiling: pace at it from now on, one
+        token at hand (the clock is not read: no event loop may be running yet).
+
+        Requests then go evenly spaced, and a ``Watcher`` waits for them in its
+        scheduler, as under a learned rate: a ``RateLimit``'s window full of
+        requests that wait in the workers would hold back every other client's polls
+        (and its window lets a burst out each time it turns)."""
+        self._learned = True
+        self._w_max = self._ceiling if self._ceiling is not None else self.floor
+        self._cut_at = -math.inf  # (the cubic long past its plateau: the ceiling holds)
+        self._tokens, self._filled_at = 1.0, -math.inf
 
     @property
     def rate(self) -> float | None:
@@ -132,12 +152,13 @@ class AdaptiveRate:
         """A throttling answer came (its message, if any, may name the window)."""
         self.throttles += 1
         now = anyio.current_time()
+        # (The rate in force before this message's window caps it.)
+        current = self._rate_at(now) if self._learned else math.inf
         window = throttle_window(message)
         if window is not None and window[0] > 0 and window[1] > 0:
             told = window[0] / window[1]
             self._told = told if self._told is None else min(self._told, told)
         ceiling = self.ceiling
-        current = self._rate_at(now) if self._learned else math.inf
         if ceiling is not None and current > ceiling * (1.0 + 1e-9):
             self._set(ceiling, now)  # above the limit named: straight to it
             return

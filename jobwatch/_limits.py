@@ -12,7 +12,12 @@ __all__ = ["RateLimit"]
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """At most ``requests`` requests in any ``per`` seconds (a sliding window)."""
+    """At most ``requests`` requests in any ``per`` seconds (a sliding window).
+
+    A client with its adaptive budget (the default) also spaces its requests
+    evenly at ``requests / per`` a second from the first one: the budget's ceiling,
+    in force from the start (``AdaptiveRate.limit_to``), which a ``Watcher``
+    schedules by.  The window stays the hard bound behind it."""
 
     requests: int
     per: float = 1.0

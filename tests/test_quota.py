@@ -170,16 +170,32 @@ def test_a_named_window_is_the_ceiling_at_once_and_a_bare_throttle_cuts_and_reco
     virtual(main)
 
 
-def test_the_budget_paces_requests_and_a_user_ceiling_caps_it() -> None:
+def test_a_user_ceiling_paces_from_the_start_and_a_throttle_still_cuts_below_it() -> None:
     async def main() -> None:
         budget = AdaptiveRate(ceiling=10)
-        budget.throttled(MESSAGE.format(40, "1 second"))
+        assert budget.limited  # before any throttle: evenly spaced at the ceiling
         assert budget.rate == pytest.approx(10)
         started = anyio.current_time()
         for _ in range(50):
             await budget.acquire()
-        assert anyio.current_time() - started == pytest.approx(5.0, abs=0.11)
-        assert budget.paused == pytest.approx(5.0, abs=0.11)
+        assert anyio.current_time() - started == pytest.approx(4.9, abs=0.11)  # first at once
+        assert budget.paused == pytest.approx(4.9, abs=0.11)
+        # Throttled while under the window the gateway names: others spend the same
+        # quota, so it cuts below the ceiling (and never climbs back above it).
+        budget.throttled(MESSAGE.format(40, "1 second"))
+        assert budget.rate == pytest.approx(7.0)
+        await anyio.sleep(60)
+        assert budget.rate == pytest.approx(10)
+        # A window named below the ceiling is the rate at once.
+        budget.throttled(MESSAGE.format(5, "1 second"))
+        assert budget.rate == pytest.approx(5 * 0.98)
+
+        late = AdaptiveRate()
+        late.limit_to(4)  # as a client's RateLimit sets it
+        assert late.rate == pytest.approx(4)
+        assert late.expected_wait() == 0.0  # a token at hand
+        await late.acquire()
+        assert late.expected_wait() == pytest.approx(0.25)
 
     virtual(main)
 
@@ -284,11 +300,13 @@ def test_watching_under_any_quota_learns_it_detects_every_job_and_starves_none(
 
 
 def requests_in_windows(times: Sequence[float], per: float) -> int:
-    """The most requests in any window of ``per`` seconds."""
+    """The most requests in any window of ``per`` seconds (half-open: one ``per``
+    after another is in the next window; summed as the limiter sums it, ``t0 + per``,
+    whose rounding can differ from ``t - per``'s)."""
     ordered = sorted(times)
     most, start = 0, 0
     for end, t in enumerate(ordered):
-        while ordered[start] <= t - per:
+        while ordered[start] + per <= t:
             start += 1
         most = max(most, end - start + 1)
     return most

@@ -27,7 +27,7 @@ import trio
 from loopclock import LoopClock
 from trio.testing import MockClock
 
-from jobwatch import ClientPool, EvsJob, JobRef, PollPolicy, Transition, Watcher
+from jobwatch import ClientPool, EvsJob, JobRef, PollPolicy, RateLimit, Transition, Watcher
 from jobwatch.sim import Fault, Quota, Simulator
 
 P = "proj-1"
@@ -235,3 +235,50 @@ async def test_a_saturated_watcher_polls_every_endpoint_in_proportion(anyio_back
     for url, count in counts.items():
         share = total * JOBS3[url] / sum(JOBS3.values())
         assert count >= share / 2, counts
+
+
+async def rate_limited_pool(busy_jobs: int) -> dict[str, Any]:
+    """A pool whose ``RateLimit`` (10 requests/s per endpoint) binds on a busy endpoint
+    (``busy_jobs`` jobs polled every second) and not on a quiet one (3 jobs, done at
+    5, 6 and 7 s); 20 s."""
+    busy_url, quiet_url = "https://evs.busy.test", "https://evs.quiet.test"
+    sims = {url: Simulator(clock=LoopClock()) for url in (busy_url, quiet_url)}
+    for i in range(busy_jobs):
+        sims[busy_url].add_evs_job(P, f"busy{i}", [(0, "RUNNING")])
+    for i in range(3):
+        sims[quiet_url].add_evs_job(P, f"quiet{i}", [(0, "RUNNING"), (5.0 + i, "SUCCESS")])
+    seen: dict[str, float] = {}
+    async with (
+        ClientPool(
+            project_id=P,
+            rate_limit=RateLimit(10, per=1.0),
+            transport_for=lambda url: sims[url].transport(),
+        ) as pool,
+        Watcher(pool, policy=POLICY) as watcher,
+    ):
+        for i in range(busy_jobs):
+            watcher.watch(EvsJob(f"busy{i}"), endpoint=busy_url)
+        for i in range(3):
+            watcher.watch(EvsJob(f"quiet{i}"), endpoint=quiet_url)
+        with trio.move_on_after(20.0):
+            async for event in watcher.events():
+                if isinstance(event, Transition) and event.final:
+                    seen[event.ref.job_id] = trio.current_time()
+    return {"seen": seen, "busy": [r.t for r in sims[busy_url].requests]}
+
+
+def test_a_rate_limit_binding_on_one_endpoint_does_not_hold_back_the_others() -> None:
+    """The busy endpoint's polls wait for its ``RateLimit`` in the scheduler, aside,
+    not in the workers: the quiet endpoint's jobs are seen within their 1 s
+    interval (19-24 s late when the busy endpoint's polls filled the workers), and
+    the busy endpoint's requests go evenly spaced at its limit (no burst of ten as
+    the limit's window turns)."""
+    result = virtual(rate_limited_pool, 300)
+    assert sorted(result["seen"]) == ["quiet0", "quiet1", "quiet2"]
+    for job, at in result["seen"].items():
+        ends = 5.0 + int(job[5:])
+        assert ends <= at <= ends + 1.0 + 0.1, (job, at)
+    busy = result["busy"]
+    assert len(busy) >= 190  # its own 10/s, over 20 s
+    gaps = [b - a for a, b in itertools.pairwise(busy)]
+    assert min(gaps) >= 0.1 - 1e-6, min(gaps)
