@@ -184,19 +184,28 @@ class Poller:
         The scheduler sets such a target aside with the others of its client, and
         the other clients' targets go on at their times: one client's budget holds
         back that client's polls only."""
-        client = target.client
-        budget = client.budget
+        budget = target.client.budget
         if budget is None or not budget.limited or budget is self._prepaid:
             return None  # (prepaid: the token for the hand-off under way is taken)
-        return self._held_until(client, budget)
+        return self._held(target, budget)
 
-    def _held_until(self, client: Client, budget: AdaptiveRate) -> tuple[Hashable, float] | None:
+    def _held(self, target: Target, budget: AdaptiveRate) -> tuple[Hashable, float] | None:
+        """``_hold`` of ``target`` under ``budget``, which binds.  A target whose
+        deadline comes first waits aside alone, until that deadline (its client's
+        token would come too late for it: it ends then, with no request)."""
+        client = target.client
         wait = budget.expected_wait()
+        now = self.clock()
         if wait > _TOKEN_SLACK:
-            return client, self.clock() + wait
-        if not client.free_slots:
-            return client, self.clock() + _RECHECK
-        return None
+            until = now + wait
+        elif not client.free_slots:
+            until = now + _RECHECK
+        else:
+            return None
+        deadline = _deadline(target)
+        if deadline is None or deadline > until:
+            return client, until
+        return None if deadline <= now else (target, deadline)
 
     def _give_back(self, target: Target) -> bool:
         """Put ``target``, just taken from the ready queue, back in the scheduler (to
@@ -208,7 +217,7 @@ class Poller:
             budget is None
             or target.prepaid is not None
             or not budget.limited
-            or self._held_until(target.client, budget) is None
+            or self._held(target, budget) is None
         ):
             return False
         target.in_flight = False
@@ -224,6 +233,9 @@ class Poller:
         budget = target.client.budget
         if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
             return None
+        deadline = _deadline(target)
+        if deadline is not None and deadline <= self.clock():
+            return None  # it ends without a request: no token
         return self._prepay(target.client, budget)
 
     async def _prepay(self, client: Client, budget: AdaptiveRate) -> None:
@@ -520,6 +532,15 @@ class Poller:
         """End ``job`` with ``events`` once the stream has room (a worker's path)."""
         await self.stream.reserve()
         self.table.finish(job, events)
+
+
+def _deadline(target: Target) -> float | None:
+    """When ``target``'s poll is cut short at the latest: its job's deadline, or the
+    earliest of its batch members' (None: none)."""
+    if isinstance(target, Tracked):
+        return target.deadline_at
+    deadlines = [job.deadline_at for job in target.members.values() if job.deadline_at is not None]
+    return min(deadlines) if deadlines else None
 
 
 def _describe(exc: BaseException) -> str:

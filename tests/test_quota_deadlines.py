@@ -1,0 +1,90 @@
+"""Deadlines hold while polls wait for the request budget in the scheduler.
+
+A poll set aside until its client's next token (a ``RateLimit`` paces from the
+first request; a learned quota from the first throttle) is not in a worker, so
+no ``Poll`` deadline cuts its wait: the scheduler itself must let a job whose
+``timeout`` comes before that token out at its deadline, to end it with its
+``GaveUp(timeout)`` then and without a request (they came one per token, 10 s
+apart, before).  Virtual time: trio's ``MockClock``, the simulator following it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import anyio
+import pytest
+import trio
+from loopclock import LoopClock
+from trio.testing import MockClock
+
+from jobwatch import (
+    Client,
+    EvsJob,
+    GaveUp,
+    GesEngineJob,
+    JobRef,
+    PollPolicy,
+    RateLimit,
+    Watcher,
+)
+from jobwatch.sim import Quota, Simulator
+
+P = "proj-1"
+URL = "http://sim.test"
+TIMEOUT = 3.0
+POLICY = PollPolicy(wait_initial=1.0, wait_max=1.0, wait_jitter=0.0, timeout=TIMEOUT)
+
+
+def virtual(main: Any, *args: Any) -> Any:
+    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
+
+
+async def watch_past_the_deadline(
+    pacing: str, engine: bool, concurrency: int
+) -> tuple[dict[JobRef, tuple[str, float]], list[float]]:
+    """Six jobs that never end, one request per 10 s allowed (by a ``RateLimit``, or
+    by a quota whose window the gateway names): each job's final event and when."""
+    sim = Simulator(clock=LoopClock())
+    refs: list[JobRef] = []
+    for i in range(6):
+        if engine:  # two graphs of three: batches of one list request each
+            graph = f"g{i % 2}"
+            sim.add_engine_job(P, graph, f"j{i}", [(0, "RUNNING")])
+            refs.append(GesEngineJob(graph, f"j{i}"))
+        else:
+            sim.add_evs_job(P, f"j{i}", [(0, "RUNNING")])
+            refs.append(EvsJob(f"j{i}"))
+    limit = None
+    if pacing == "rate_limit":
+        limit = RateLimit(1, per=10.0)
+    else:
+        sim.set_quota(Quota(1, "10 second"))
+    finals: dict[JobRef, tuple[str, float]] = {}
+    async with (
+        Client(URL, P, transport=sim.transport(), rate_limit=limit) as client,
+        Watcher(client, policy=POLICY, concurrency=concurrency) as watcher,
+    ):
+        watcher.watch_many(refs)
+        with anyio.fail_after(60):
+            async for event in watcher.events():
+                if event.final:
+                    assert event.ref not in finals, f"a second final event of {event.ref}"
+                    reason = event.reason.value if isinstance(event, GaveUp) else "state"
+                    finals[event.ref] = (reason, anyio.current_time())
+    return finals, [r.t for r in sim.requests]
+
+
+@pytest.mark.parametrize("pacing", ["rate_limit", "quota"])
+@pytest.mark.parametrize("engine", [False, True], ids=["evs", "engine-batches"])
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_job_waiting_for_a_token_times_out_at_its_deadline(
+    pacing: str, engine: bool, concurrency: int
+) -> None:
+    finals, sent = virtual(watch_past_the_deadline, pacing, engine, concurrency)
+    assert len(finals) == 6
+    for ref, (reason, at) in finals.items():
+        assert reason == "timeout", (ref, reason)
+        assert at == pytest.approx(TIMEOUT, abs=1e-6), (ref, at)  # not at a later token
+    assert all(t < TIMEOUT for t in sent), sent  # no token spent on a job timing out
