@@ -135,8 +135,15 @@ class AdaptiveRate:
 
     @property
     def rate(self) -> float | None:
-        """The rate in force now, requests/s; None before the first throttle (unlimited)."""
-        return self._rate_at(anyio.current_time()) if self._learned else None
+        """The rate in force now, requests/s; None before the first throttle (unlimited),
+        unless a ceiling was set.  Outside an event loop: as of its last use."""
+        if not self._learned:
+            return None
+        try:
+            now = anyio.current_time()
+        except RuntimeError:  # no event loop (a repr or statistics() after it ended)
+            now = max(self._filled_at, self._changed_at, 0.0)
+        return self._rate_at(now)
 
     def _rate_at(self, now: float) -> float:
         w_max = self._w_max
@@ -144,7 +151,11 @@ class AdaptiveRate:
         ceiling = self.ceiling
         # Past its plateau the cubic climbs ever faster: at most to twice the plateau.
         rate = min(rate, 2.0 * w_max) if ceiling is None else min(rate, ceiling)
-        return max(rate, self.floor)
+        return max(rate, self._lowest(ceiling))
+
+    def _lowest(self, ceiling: float | None) -> float:
+        """The floor, or the ceiling when that is lower (a ``RateLimit`` under the floor)."""
+        return self.floor if ceiling is None else min(self.floor, ceiling)
 
     # -- what the client tells it ---------------------------------------------
 
@@ -195,7 +206,7 @@ class AdaptiveRate:
         else:
             self._learned = True
             self._tokens, self._filled_at = 0.0, now
-        rate = max(rate, self.floor)
+        rate = max(rate, self._lowest(self.ceiling))
         self._changed_at = now
         if plateau is None:
             # A cubic that starts at its plateau: rate = w_max at once, held there.

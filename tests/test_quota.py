@@ -200,6 +200,43 @@ def test_a_user_ceiling_paces_from_the_start_and_a_throttle_still_cuts_below_it(
     virtual(main)
 
 
+def test_a_ceiling_below_the_floor_is_the_rate() -> None:
+    """A ``RateLimit`` of one request per 1,000 s (0.001/s, under the default floor of
+    0.01/s): paced at it, not at the floor (whose tokens came ten times too often,
+    and each poll then waited ~900 s in the sliding window, in a worker)."""
+
+    async def main() -> None:
+        budget = AdaptiveRate()
+        budget.limit_to(0.001)
+        assert budget.rate == pytest.approx(0.001)
+        await budget.acquire()
+        assert budget.expected_wait() == pytest.approx(1000.0)
+        budget.throttled(None)  # a cut stays at or under the ceiling too
+        assert budget.rate is not None
+        assert budget.rate <= 0.001
+        shared = AdaptiveRate(floor=5.0)  # one budget of clients of one tenant
+        shared.limit_to(1.0)
+        assert shared.rate == pytest.approx(1.0)
+
+    virtual(main)
+
+
+def test_a_budget_shows_its_rate_outside_an_event_loop() -> None:
+    """``repr`` and ``statistics()`` are read outside the loop too (a client made at
+    import time, logged, looked at after ``anyio.run`` returned)."""
+    assert repr(AdaptiveRate(ceiling=5)) == "AdaptiveRate(5/s, throttles=0)"
+    client = Client(URL, P, rate_limit=RateLimit(5))
+    assert client.statistics().rate == pytest.approx(5.0)
+    learned = AdaptiveRate()
+
+    async def throttle() -> None:
+        learned.throttled(MESSAGE.format(40, "1 second"))
+
+    anyio.run(throttle)
+    assert learned.rate == pytest.approx(40 * 0.98)  # as of its last use
+    assert repr(learned) == "AdaptiveRate(39.2/s, throttles=1)"
+
+
 # -- watching under a quota -----------------------------------------------------------
 
 
