@@ -5,7 +5,8 @@ random timelines, some never ending, some unknown; EVS batch jobs with sub-jobs
 nested up to three deep; GES engine jobs of one or two graphs, whose polls share
 one list request), a watcher configuration (a ``PollPolicy`` with small intervals,
 a not-found grace, sometimes a deadline; a buffer of 1 to 8 events so that
-backpressure happens), and a list of operations: ``watch``/``watch_many``,
+backpressure happens; sometimes a client ``RateLimit`` that binds), and a list
+of operations: ``watch``/``watch_many``,
 ``unwatch`` (twice, of ended or unknown jobs, while a poll is held in flight by a
 latency fault), time passing, a slow consumer reading ``k`` events or nothing for
 a while, ``wait`` under ``move_on_after`` (and cancelled), faults for one job's
@@ -87,6 +88,7 @@ from jobwatch import (
     JobSnapshot,
     JobState,
     PollPolicy,
+    RateLimit,
     RetryPolicy,
     Transition,
     Watcher,
@@ -114,6 +116,7 @@ CLIENT_TIMEOUT = 0.2
 RETRY = RetryPolicy(
     attempts=2, timeout=1.0, wait_initial=0.002, wait_max=0.01, retry_after_max=0.03
 )
+RATE_WINDOW = 0.05  # seconds: a drawn rate's RateLimit window
 IN_FLIGHT_BOUND = 0.1  # how long an unwatch-in-flight waits for the job's poll to start
 DRAIN_GUARD = 2.0  # how long events() may take to end once everything was unwatched
 WAIT_SETTLE = 0.01  # time given to wait() calls to return once their final is out
@@ -268,6 +271,15 @@ class Config:
     deadline: float | None
     max_errors: int
     seed: int
+    #: A client ``RateLimit`` of this many requests/s (None: none): polls then wait
+    #: for its tokens aside in the scheduler, and deadlines and unwatches meet them
+    #: there.
+    rate: float | None = None
+
+    def rate_limit(self) -> RateLimit | None:
+        if self.rate is None:
+            return None
+        return RateLimit(max(1, round(self.rate * RATE_WINDOW)), per=RATE_WINDOW)
 
     def policy(self) -> PollPolicy:
         return PollPolicy(
@@ -487,6 +499,7 @@ def programs(draw: st.DrawFn) -> Program:
         deadline=draw(st.sampled_from((None, 0.05, 0.15, 0.5))),
         max_errors=draw(st.sampled_from((5, 2, 1))),
         seed=draw(st.integers(0, 3)),
+        rate=draw(st.sampled_from((None, None, 400.0, 100.0))),
     )
     first = WatchMany(tuple(draw(st.lists(st.integers(0, len(world) - 1), min_size=1))))
     ops = draw(st.lists(operations(len(world)), min_size=4, max_size=30))
@@ -901,7 +914,12 @@ class Run:
         rest: list[Op] = []
         transport = Injector(self.board)
         client = Client(
-            "http://sim.test", PROJECT, transport=transport, retry=RETRY, timeout=CLIENT_TIMEOUT
+            "http://sim.test",
+            PROJECT,
+            transport=transport,
+            retry=RETRY,
+            timeout=CLIENT_TIMEOUT,
+            rate_limit=self.program.config.rate_limit(),
         )
         async with client:
             watcher = self.watcher_for(client)
