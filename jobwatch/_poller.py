@@ -133,7 +133,7 @@ class Poller:
         self.policy = policy
         self.on_poll = on_poll
         self.rng = rng
-        self.scheduler: Scheduler[Target] = Scheduler()
+        self.scheduler: Scheduler[Target] = Scheduler(expiry=_deadline)
         self.ledger = RequestLedger()
         self.polls = 0
         self.saved = 0
@@ -190,9 +190,9 @@ class Poller:
         return self._held(target, budget)
 
     def _held(self, target: Target, budget: AdaptiveRate) -> tuple[Hashable, float] | None:
-        """``_hold`` of ``target`` under ``budget``, which binds.  A target whose
-        deadline comes first waits aside alone, until that deadline (its client's
-        token would come too late for it: it ends then, with no request)."""
+        """``_hold`` of ``target`` under ``budget``, which binds.  Not a target past its
+        deadline: it ends at once, with no request.  (One set aside comes out at its
+        deadline, whatever its client's hold: the scheduler's ``expiry``.)"""
         client = target.client
         wait = budget.expected_wait()
         now = self.clock()
@@ -202,10 +202,7 @@ class Poller:
             until = now + _RECHECK
         else:
             return None
-        deadline = _deadline(target)
-        if deadline is None or deadline > until:
-            return client, until
-        return None if deadline <= now else (target, deadline)
+        return None if _past(_deadline(target), self.clock) else (client, until)
 
     def _give_back(self, target: Target) -> bool:
         """Put ``target``, just taken from the ready queue, back in the scheduler (to
@@ -233,8 +230,7 @@ class Poller:
         budget = target.client.budget
         if budget is None or not budget.limited or (isinstance(target, Tracked) and target.removed):
             return None
-        deadline = _deadline(target)
-        if deadline is not None and deadline <= self.clock():
+        if _past(_deadline(target), self.clock):
             return None  # it ends without a request: no token
         return self._prepay(target.client, budget)
 
@@ -257,6 +253,8 @@ class Poller:
                     await self._free.wait()
             finally:
                 self._want_worker = False
+            if self.scheduler.next_held(self._hold) <= self.clock():
+                return  # a target aside expired meanwhile: it ends first
         if not client.free_slots or budget.expected_wait() > _TOKEN_SLACK:
             return
         await budget.acquire()
@@ -266,8 +264,13 @@ class Poller:
         """Queue ``target`` and wake an idle worker for it; wait while the queue is full.
 
         It does not yield while there is room: the scheduler queues everything due
-        in one go, and the woken workers run at its next checkpoint.
+        in one go, and the woken workers run at its next checkpoint.  A job past its
+        deadline is not queued: it ends here, at once (no worker needed).
         """
+        if isinstance(target, Tracked) and _past(target.deadline_at, self.clock):
+            self._prepaid = None
+            self.table.finish(target, time_out(target, self.policy))
+            return
         ready = self._ready
         if len(ready) >= self._capacity:
             self._refill = True
@@ -532,6 +535,11 @@ class Poller:
         """End ``job`` with ``events`` once the stream has room (a worker's path)."""
         await self.stream.reserve()
         self.table.finish(job, events)
+
+
+def _past(deadline: float | None, clock: Clock) -> bool:
+    """Whether ``deadline`` (None: none) has come."""
+    return deadline is not None and deadline <= clock()
 
 
 def _deadline(target: Target) -> float | None:

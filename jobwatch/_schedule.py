@@ -15,7 +15,9 @@ A target may also be held (``hold``: its request budget has no token yet, say):
 it is set aside with the others of its group, and the targets after it go on
 coming out at their times.  A group's targets come back, earliest due first, once
 its hold ends; a target set aside is never put back in the main heap, so each is
-moved once per push at most.
+moved once per push at most.  A target may expire (``expiry``: its deadline, when
+its poll ends without a request): set aside, it comes out at that time whatever
+its group's hold and place, ahead of everything (a per-group heap of expiries).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 import anyio
 
@@ -46,12 +48,16 @@ class Schedulable(Protocol):
 T = TypeVar("T", bound=Schedulable)
 #: Whether a target is held now: None, or its group and until when (clock time).
 Hold = Callable[[T], "tuple[Hashable, float] | None"]
+#: When a target set aside comes out regardless of its hold (None: never).
+Expiry = Callable[[T], "float | None"]
+#: A heap of (due, key), or of a group's expiries (expiry, key, due).
+_Heap = list[tuple[float, int]] | list[tuple[float, int, float]]
 
 
 class Scheduler(Generic[T]):
     """Due times of targets, earliest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, expiry: Expiry[T] | None = None) -> None:
         # Entries are (due, key) with the target in _queued[key]: a tuple of a float
         # and an int is not tracked by the garbage collector, and one is made at
         # every poll of every job.
@@ -60,8 +66,11 @@ class Scheduler(Generic[T]):
         self._seq = itertools.count()
         self._wake = Signal()
         self._wake_at = math.inf
-        # Targets set aside because their group was held: a heap per group.
+        # Targets set aside because their group was held: a heap per group, and of
+        # those that expire, a heap per group of (expiry, key, due).
         self._held: dict[Hashable, list[tuple[float, int]]] = {}
+        self._expiry = expiry
+        self._expiring: dict[Hashable, list[tuple[float, int, float]]] = {}
 
     def __len__(self) -> int:
         return len(self._heap) + sum(map(len, self._held.values()))
@@ -90,13 +99,11 @@ class Scheduler(Generic[T]):
         heap = self._peek(now, early, hold)
         return None if heap is None else self._queued[heap[0][1]]
 
-    def _peek(
-        self, now: float, early: float, hold: Hold[T] | None
-    ) -> list[tuple[float, int]] | None:
+    def _peek(self, now: float, early: float, hold: Hold[T] | None) -> _Heap | None:
         """The heap whose head goes next (the main one or a group's), or None."""
         heap, queued = self._heap, self._queued
         horizon = now + early
-        best: list[tuple[float, int]] | None = None
+        best: _Heap | None = None
         bound = horizon  # nothing due after a head that may not go yet goes before it
         while heap and heap[0][0] <= horizon:
             due, key = heap[0]
@@ -111,6 +118,10 @@ class Scheduler(Generic[T]):
                     break
                 heapq.heappop(heap)
                 heapq.heappush(self._held.setdefault(held[0], []), (due, key))
+                expires = None if self._expiry is None else self._expiry(target)
+                if expires is not None:
+                    entry = (expires, key, due)
+                    heapq.heappush(self._expiring.setdefault(held[0], []), entry)
                 continue
             heapq.heappop(heap)
             del queued[key]
@@ -120,6 +131,9 @@ class Scheduler(Generic[T]):
             aside = self._live_head(group)
             if aside is None:
                 continue
+            expiring = self._live_expiring(group)
+            if expiring is not None and expiring[0][0] <= now:
+                return expiring  # expired: out now, ahead of everything
             due, key = aside[0]
             if due > bound or (best is not None and best[0][0] <= due):
                 continue
@@ -140,12 +154,29 @@ class Scheduler(Generic[T]):
         aside, queued = self._held[group], self._queued
         while aside:
             due, key = aside[0]
-            target = queued[key]
-            if target.due == due and not target.ended and not target.in_flight:
-                return aside
+            target = queued.get(key)  # (None: it came out through its expiry)
+            if target is not None:
+                if target.due == due and not target.ended and not target.in_flight:
+                    return aside
+                del queued[key]
             heapq.heappop(aside)
-            del queued[key]
         del self._held[group]
+        self._expiring.pop(group, None)
+        return None
+
+    def _live_expiring(self, group: Hashable) -> list[tuple[float, int, float]] | None:
+        """Group ``group``'s heap of expiries with the stale ones dropped (None: none)."""
+        expiring = self._expiring.get(group)
+        if expiring is None:
+            return None
+        queued = self._queued
+        while expiring:
+            _, key, due = expiring[0]
+            target = queued.get(key)
+            if target is not None and target.due == due and not target.ended | target.in_flight:
+                return expiring
+            heapq.heappop(expiring)
+        del self._expiring[group]
         return None
 
     def pop_due(self, now: float, early: float = 0.0, hold: Hold[T] | None = None) -> T | None:
@@ -153,7 +184,7 @@ class Scheduler(Generic[T]):
         heap = self._peek(now, early, hold)
         if heap is None:
             return None
-        _, key = heapq.heappop(heap)
+        key: int = heapq.heappop(cast("list[tuple[float, int]]", heap))[1]  # (or a 3-tuple)
         target = self._queued.pop(key)
         target.in_flight = True
         return target
@@ -169,6 +200,9 @@ class Scheduler(Generic[T]):
             due = aside[0][0]
             held = None if hold is None else hold(self._queued[aside[0][1]])
             wake = min(wake, due if held is None else max(due, held[1]))
+            expiring = self._live_expiring(group)
+            if expiring is not None:
+                wake = min(wake, expiring[0][0])
         return wake
 
     def next_due(self) -> float:

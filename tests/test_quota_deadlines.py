@@ -88,3 +88,46 @@ def test_a_job_waiting_for_a_token_times_out_at_its_deadline(
         assert reason == "timeout", (ref, reason)
         assert at == pytest.approx(TIMEOUT, abs=1e-6), (ref, at)  # not at a later token
     assert all(t < TIMEOUT for t in sent), sent  # no token spent on a job timing out
+
+
+async def deadline_behind_the_head() -> dict[str, tuple[str, float]]:
+    """B watched at 0 (the first token; due again at 5, deadline 12), A1 at 0.5 and
+    A2 at 4 (due at 5.5 and 4: A2 ahead of B among the client's polls set aside,
+    deadlines 12.5 and 16); one request per 10 s, polls every 5 s."""
+    sim = Simulator(clock=LoopClock())
+    for name in ("B", "A1", "A2"):
+        sim.add_evs_job(P, name, [(0, "RUNNING")])
+    policy = PollPolicy(wait_initial=5.0, wait_max=5.0, wait_jitter=0.0, timeout=12.0)
+    finals: dict[str, tuple[str, float]] = {}
+    async with (
+        Client(URL, P, transport=sim.transport(), rate_limit=RateLimit(1, per=10.0)) as client,
+        Watcher(client, policy=policy) as watcher,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def feed() -> None:
+            await anyio.sleep(0.5)
+            watcher.watch(EvsJob("A1"))
+            await anyio.sleep(3.5)
+            watcher.watch(EvsJob("A2"))
+
+        watcher.watch(EvsJob("B"))
+        tg.start_soon(feed)
+        with anyio.fail_after(60):
+            async for event in watcher.events():
+                if isinstance(event, GaveUp):
+                    finals[event.ref.job_id] = (event.reason.value, anyio.current_time())
+                    if len(finals) == 3:
+                        break
+    return finals
+
+
+def test_a_deadline_behind_the_head_of_its_clients_polls_aside_is_kept() -> None:
+    """Set aside with its client's polls behind one due sooner (whose token comes at
+    10 s, then 20 s), B still times out at 12 s (it came out at 16 s, with A2)."""
+    finals = virtual(deadline_behind_the_head)
+    assert finals["B"] == ("timeout", pytest.approx(12.0, abs=1e-6))
+    reason, at = finals["A1"]  # (in the main heap: its wake-up lingers 5 ms, LINGER)
+    assert reason == "timeout"
+    assert 12.5 <= at <= 12.5 + 0.01
+    assert finals["A2"] == ("timeout", pytest.approx(16.0, abs=1e-6))

@@ -195,3 +195,31 @@ def test_nothing_due_after_a_head_that_may_not_go_early_goes_before_it() -> None
     assert scheduler.pop_due(1.0, early=1.0, hold=hold) is None  # x not before a
     assert scheduler.pop_due(1.2, early=1.0, hold=hold) is a
     assert scheduler.pop_due(1.2, early=1.0, hold=hold) is x
+
+
+def test_a_target_aside_comes_out_at_its_expiry_whatever_its_groups_hold() -> None:
+    """Set aside behind a head due sooner, in a group held until 10: a target that
+    expires at 3 comes out at 3 (and the scheduler's wake-up says so), ahead of
+    everything; the others wait for the hold; a superseded one does not expire."""
+    expiries = {"late": 3.0, "moved": 2.0}
+    scheduler: Scheduler[Target] = Scheduler(expiry=lambda t: expiries.get(t.name))
+    head, late, moved, free = Target("head"), Target("late"), Target("moved"), Target("free")
+    scheduler.push(head, 1.0)
+    scheduler.push(late, 1.5)
+    scheduler.push(moved, 1.6)
+
+    def hold(target: Target) -> tuple[str, float] | None:
+        return ("group", 10.0) if target is not free else None
+
+    assert scheduler.pop_due(1.7, hold=hold) is None  # all three set aside
+    scheduler.push(moved, 12.0)  # pushed again: its entry aside (and expiry) is stale
+    assert scheduler.next_held(hold) == 3.0
+    scheduler.push(free, 2.5)
+    assert scheduler.pop_due(2.5, hold=hold) is free
+    assert scheduler.pop_due(2.9, hold=hold) is None
+    assert scheduler.pop_due(3.0, hold=hold) is late
+    assert scheduler.next_held(hold) == 10.0
+    assert scheduler.pop_due(9.0, hold=hold) is None
+    assert scheduler.pop_due(10.0, hold=hold) is head
+    assert scheduler.pop_due(10.0, hold=hold) is None  # moved is due at 12 (main heap)
+    assert scheduler.next_due() == 12.0
