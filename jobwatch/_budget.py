@@ -73,7 +73,7 @@ class AdaptiveRate:
         self.headroom = headroom
         self.cut = cut
         self.floor = floor
-        self._ceiling = ceiling
+        self._ceiling = None if ceiling == math.inf else ceiling  # (inf: no ceiling)
         self.cooldown = cooldown
         self._told: float | None = None  # the tightest limit a gateway message named
         self._learned = False  # a throttle came: the bucket is in force
@@ -88,7 +88,7 @@ class AdaptiveRate:
         """Throttling answers received."""
         self.paused = 0.0
         """Seconds requests were held back for the budget (overlapping waits once)."""
-        if ceiling is not None:
+        if self._ceiling is not None:
             self._pace_at_ceiling()
 
     def __repr__(self) -> str:
@@ -116,6 +116,8 @@ class AdaptiveRate:
         before any throttle, pace at it (for every client sharing this budget)."""
         if not rate > 0.0:
             raise ValueError(f"rate must be positive, not {rate!r}")
+        if rate == math.inf:
+            return  # no limit
         self._ceiling = rate if self._ceiling is None else min(self._ceiling, rate)
         if not self._learned:
             self._pace_at_ceiling()

@@ -10,6 +10,7 @@ the budget bursting after a throttle, starving a job, exceeding a user's
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -217,6 +218,10 @@ def test_a_ceiling_below_the_floor_is_the_rate() -> None:
         shared = AdaptiveRate(floor=5.0)  # one budget of clients of one tenant
         shared.limit_to(1.0)
         assert shared.rate == pytest.approx(1.0)
+        unbounded = AdaptiveRate(ceiling=math.inf)  # no ceiling, as None
+        unbounded.limit_to(math.inf)
+        assert not unbounded.limited
+        assert unbounded.rate is None
 
     virtual(main)
 
