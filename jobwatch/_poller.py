@@ -265,9 +265,14 @@ class Poller:
 
         It does not yield while there is room: the scheduler queues everything due
         in one go, and the woken workers run at its next checkpoint.  A job past its
-        deadline is not queued: it ends here, at once (no worker needed).
+        deadline is not queued while the stream has room: it ends here, at once (no
+        worker needed); with the stream full, a worker ends it once there is room.
         """
-        if isinstance(target, Tracked) and _past(target.deadline_at, self.clock):
+        if (
+            isinstance(target, Tracked)
+            and _past(target.deadline_at, self.clock)
+            and self.stream.has_room()
+        ):
             self._prepaid = None
             self.table.finish(target, time_out(target, self.policy))
             return

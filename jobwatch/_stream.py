@@ -99,6 +99,10 @@ class EventStream(Generic[R]):
                 return
             await self._writable.wait()
 
+    def has_room(self) -> bool:
+        """Whether ``reserve`` would return at once (without switching the stream off)."""
+        return not self.enabled or self.closed or len(self._items) < self.capacity
+
     async def send(self, event: Event, root: R) -> None:
         """Queue ``event``, waiting while the buffer is full."""
         await self.reserve()

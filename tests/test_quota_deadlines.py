@@ -131,3 +131,38 @@ def test_a_deadline_behind_the_head_of_its_clients_polls_aside_is_kept() -> None
     assert reason == "timeout"
     assert 12.5 <= at <= 12.5 + 0.01
     assert finals["A2"] == ("timeout", pytest.approx(16.0, abs=1e-6))
+
+
+async def timeouts_behind_a_slow_reader() -> tuple[int, int, int, int]:
+    """200 jobs that never end, ``timeout=3``, a buffer of 2 events, 2 workers and no
+    budget: the reader reads for 2 s, then nothing until 10 s, then everything."""
+    sim = Simulator(clock=LoopClock())
+    refs = [EvsJob(f"j{i}") for i in range(200)]
+    for ref in refs:
+        sim.add_evs_job(P, ref.job_id, [(0, "RUNNING")])
+    policy = PollPolicy(wait_initial=1.0, wait_max=1.0, wait_jitter=0.0, timeout=TIMEOUT)
+    async with (
+        Client(URL, P, transport=sim.transport()) as client,
+        Watcher(client, policy=policy, buffer=2, concurrency=2) as watcher,
+    ):
+        watcher.watch_many(refs)
+        events = watcher.events()
+        with anyio.move_on_after(2.0):
+            async for _ in events:
+                pass
+        await anyio.sleep(8.0)
+        buffered, still_open = len(watcher._stream), watcher.statistics().jobs_open
+        finals = 0
+        async for event in events:
+            finals += event.final
+    return buffered, watcher._stream.capacity, still_open, finals
+
+
+def test_timeouts_wait_for_room_in_the_stream_as_every_final_event_does() -> None:
+    """Jobs timing out while the reader reads nothing stay open, behind the full
+    buffer (a timeout ended by the scheduler itself once went past it: all 200 in
+    the buffer of 2); every one times out once read on."""
+    buffered, capacity, still_open, finals = virtual(timeouts_behind_a_slow_reader)
+    assert buffered <= capacity + 2  # one job's events past the bound per worker at most
+    assert still_open >= 190
+    assert finals == 200
