@@ -3,9 +3,12 @@ clock that follows the event loop's (so virtual on trio)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
+import trio
 import trio.testing
 
 
@@ -14,6 +17,13 @@ def virtual_backend(name: str) -> str | tuple[str, dict[str, Any]]:
     if name == "trio":
         return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
     return name
+
+
+def virtual(main: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``main(*args, **kwargs)`` on trio in virtual time (an autojumping clock)."""
+    return trio.run(
+        partial(main, *args, **kwargs), clock=trio.testing.MockClock(autojump_threshold=0)
+    )
 
 
 class LoopClock:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from functools import partial
 from typing import Any
 
 import pytest
 import trio
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import (
     Client,
@@ -37,10 +35,6 @@ P = "proj-1"
 URL = "http://sim.test"
 #: Slop of a virtual-time comparison (the due times are sums of floats).
 EPS = 1e-6
-
-
-def virtual(main: Any, *args: Any) -> Any:
-    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
 async def watch(

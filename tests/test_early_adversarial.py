@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import anyio
@@ -23,9 +22,8 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopclock import LoopClock, virtual_backend
+from loopclock import LoopClock, virtual, virtual_backend
 from test_schedule import Target
-from trio.testing import MockClock
 
 from jobwatch import (
     Client,
@@ -321,10 +319,6 @@ def check_single_polls(log: Log, policy: PollPolicy, fixed: dict[JobRef, list[fl
                 checked += 1
             previous = (t, delay)
     return checked
-
-
-def virtual(main: Any, *args: Any) -> Any:
-    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
 Script = list[tuple[float, str, JobRef]]

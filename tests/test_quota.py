@@ -14,17 +14,14 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import (
     AdaptiveRate,
@@ -42,11 +39,6 @@ from jobwatch.sim import ManualClock, Quota, RecordedRequest, Simulator
 P = "proj-1"
 URL = "http://sim.test"
 MESSAGE = "The throttling threshold has been reached: policy user over ratelimit,limit:{},time:{}"
-
-
-def virtual(main: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``main(*args, **kwargs)`` on trio in virtual time."""
-    return trio.run(partial(main, *args, **kwargs), clock=MockClock(autojump_threshold=0))
 
 
 # -- the simulator's quota ------------------------------------------------------------

@@ -10,14 +10,9 @@ apart, before).  Virtual time: trio's ``MockClock``, the simulator following it.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
 import anyio
 import pytest
-import trio
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import (
     Client,
@@ -35,10 +30,6 @@ P = "proj-1"
 URL = "http://sim.test"
 TIMEOUT = 3.0
 POLICY = PollPolicy(wait_initial=1.0, wait_max=1.0, wait_jitter=0.0, timeout=TIMEOUT)
-
-
-def virtual(main: Any, *args: Any) -> Any:
-    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
 async def watch_past_the_deadline(

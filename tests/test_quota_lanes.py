@@ -18,14 +18,12 @@ tasks is what a fix must not starve).
 from __future__ import annotations
 
 import itertools
-from functools import partial
 from typing import Any
 
 import anyio
 import pytest
 import trio
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import ClientPool, EvsJob, JobRef, PollPolicy, RateLimit, Transition, Watcher
 from jobwatch.sim import Fault, Quota, Simulator
@@ -35,10 +33,6 @@ SLOW_URL = "https://evs.slow.test"
 FREE_URLS = ("https://evs.free-a.test", "https://evs.free-b.test")
 POLICY = PollPolicy(wait_initial=1.0, wait_max=1.0, wait_jitter=0.0)
 UNTIL = 250.0  # seconds watched: the throttled endpoint's budget lets 4 polls out
-
-
-def virtual(main: Any, *args: Any) -> Any:
-    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
 async def watch_across(

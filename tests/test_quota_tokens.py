@@ -15,13 +15,11 @@ Runs in virtual time (trio's ``MockClock``, the simulator's clock following it).
 from __future__ import annotations
 
 import random
-from functools import partial
 from typing import Any
 
 import pytest
 import trio
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import Client, EvsJob, JobRef, PollDetails, PollPolicy, Watcher
 from jobwatch.sim import Fault, Quota, Simulator
@@ -31,10 +29,6 @@ URL = "http://sim.test"
 RATE = 20  # the tenant's quota, requests/s, in a bucket that holds one request
 SLOW = 6.0  # until then every answer takes half a second: the workers are all busy
 JOBS = 60
-
-
-def virtual(main: Any, *args: Any) -> Any:
-    return trio.run(partial(main, *args), clock=MockClock(autojump_threshold=0))
 
 
 async def watch_and_unwatch(seed: int, slow: bool) -> tuple[list[Any], dict[str, int]]:

@@ -7,14 +7,12 @@ Virtual time (trio's ``MockClock``, the simulator's clock following it)."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import anyio
 import pytest
 import trio
-from loopclock import LoopClock
-from trio.testing import MockClock
+from loopclock import LoopClock, virtual
 
 from jobwatch import Client, EvsJob, JobRef, PollPolicy, Watcher
 from jobwatch.sim import Fault, Quota, Simulator
@@ -24,10 +22,6 @@ URL = "http://sim.test"
 RATE = 20
 JOBS = 40
 END = 12.0
-
-
-def virtual(main: Any, *args: Any, **kw: Any) -> Any:
-    return trio.run(partial(main, *args, **kw), clock=MockClock(autojump_threshold=0))
 
 
 def assert_no_throttle_after_learning(requests: list[Any]) -> None:
