@@ -89,7 +89,7 @@ class AdaptiveRate:
         self.paused = 0.0
         """Seconds requests were held back for the budget (overlapping waits once)."""
         if self._ceiling is not None:
-            self._pace_at_ceiling()
+            self._pace_at(self._ceiling)
 
     def __repr__(self) -> str:
         rate = self.rate
@@ -120,9 +120,9 @@ class AdaptiveRate:
             return  # no limit
         self._ceiling = rate if self._ceiling is None else min(self._ceiling, rate)
         if not self._learned:
-            self._pace_at_ceiling()
+            self._pace_at(self._ceiling)
 
-    def _pace_at_ceiling(self) -> None:
+    def _pace_at(self, ceiling: float) -> None:
         """Before any throttle, under a user's ceiling: pace at it from now on, one
         token at hand (the clock is not read: no event loop may be running yet).
 
@@ -131,7 +131,7 @@ class AdaptiveRate:
         requests that wait in the workers would hold back every other client's polls
         (and its window lets a burst out each time it turns)."""
         self._learned = True
-        self._w_max = self._ceiling if self._ceiling is not None else self.floor
+        self._w_max = ceiling
         self._cut_at = -math.inf  # (the cubic long past its plateau: the ceiling holds)
         self._tokens, self._filled_at = 1.0, -math.inf
 

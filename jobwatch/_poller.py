@@ -202,7 +202,8 @@ class Poller:
             until = now + _RECHECK
         else:
             return None
-        return None if _past(_deadline(target), self.clock) else (client, until)
+        deadline = _deadline(target)
+        return None if deadline is not None and deadline <= now else (client, until)
 
     def _give_back(self, target: Target) -> bool:
         """Put ``target``, just taken from the ready queue, back in the scheduler (to
@@ -298,6 +299,12 @@ class Poller:
             sleepers.pop().set()  # the most recently idle: its code and data are warm
             self._woken += 1
 
+    def _taken(self) -> None:
+        """A target left the ready queue: wake the scheduler if it waits for room and
+        the queue fell to half."""
+        if self._refill and len(self._ready) <= self._capacity // 2:
+            self._room.fire()
+
     async def _idle(self) -> None:
         """Wait, as an idle worker, until the scheduler wakes this one for a ready target."""
         woken = wakeup()
@@ -324,8 +331,7 @@ class Poller:
                     await self._idle()
                     continue
                 target = ready.popleft()
-                if self._refill and len(ready) <= self._capacity // 2:
-                    self._room.fire()
+                self._taken()
                 if self._give_back(target):
                     continue
                 if isinstance(target, Batch):
@@ -455,8 +461,7 @@ class Poller:
             self._handing = None  # (``_hand_off`` drops it: ended)
         elif job in ready:  # (2 x workers at most)
             ready.remove(job)
-            if self._refill and len(ready) <= self._capacity // 2:
-                self._room.fire()
+            self._taken()
         else:
             return  # a worker has it: it ends after that poll's events
         self.table.finish(job, unwatched(job))

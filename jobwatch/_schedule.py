@@ -173,7 +173,8 @@ class Scheduler(Generic[T]):
         while expiring:
             _, key, due = expiring[0]
             target = queued.get(key)
-            if target is not None and target.due == due and not target.ended | target.in_flight:
+            stale = target is None or target.due != due or target.ended or target.in_flight
+            if not stale:
                 return expiring
             heapq.heappop(expiring)
         del self._expiring[group]

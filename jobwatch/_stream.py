@@ -93,7 +93,7 @@ class EventStream(Generic[R]):
 
     async def reserve(self) -> None:
         """Wait until the buffer has room (at once when the stream is off)."""
-        while self.enabled and len(self._items) >= self.capacity and not self.closed:
+        while not self.has_room():
             if self.auto and not self.subscribed and self._waited_on():
                 self._switch_off()
                 return
